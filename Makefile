@@ -1,0 +1,53 @@
+# flightdeck — set-up and everyday commands. `make dev` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON_VERSION := 3.11
+UV_VERSION := 0.13.8
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+DAGSTER_HOME_DIR := $(CURDIR)/.dagster_home
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print)
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+
+.PHONY: install dev demo-data test test-fast lint format bench clean
+
+install: $(VENV)/.installed $(MANIFEST)  ## Reproducible .venv from uv.lock + the dbt manifest; no-op when up to date
+
+$(UV):
+	python3 -m pip install --user --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON_VERSION)
+	@touch $@
+
+# The dbt manifest is built once here, never when definitions load.
+$(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
+	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
+	@touch $@
+
+demo-data: install  ## Landing files for all of 2013 + the reference database (kept if present)
+	$(BIN)/python scripts/prepare_demo_data.py
+
+dev: install demo-data  ## Dagster UI on http://127.0.0.1:3000 with sensors and schedules running
+	mkdir -p $(DAGSTER_HOME_DIR) && cp dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: install  ## Every test
+	$(BIN)/pytest
+
+test-fast: install  ## Tests that start no dagster dev and no browser
+	$(BIN)/pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: install  ## Speed figures; writes benchmarks/results/latest.md
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs .pytest_cache

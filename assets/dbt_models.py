@@ -1,0 +1,85 @@
+"""dbt models as Dagster assets: daily (partitioned, ranged) and reference (unpartitioned).
+
+The manifest is built once by `make install` (`dbt parse`), never at import: loading definitions stays
+fast and never touches the warehouse.
+"""
+
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from assets.dbt_args import build_args, mentions_lock_conflict, window_vars
+from assets.partitions import DAILY_PARTITIONS, window_dates
+from assets.policies import OWNERS, RANGED_BACKFILL
+from resources import settings
+from resources.warehouse import WRITER_POOL
+
+DBT_MANIFEST = settings.DBT_PROJECT_DIR / "target" / "manifest.json"
+if not DBT_MANIFEST.exists():
+    raise FileNotFoundError(f"{DBT_MANIFEST} is missing: run `make install` (it runs `dbt parse` once)")
+
+
+class FlightdeckDbtTranslator(DagsterDbtTranslator):
+    """Models are keyed <layer>/<name> (staging/stg_flights, marts/fct_flights); sources raw/<table>."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return dg.AssetKey([self.get_group_name(dbt_resource_props), dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        # fqn is [project, folder, ..., name]: the folder is the layer.
+        return dbt_resource_props["fqn"][1]
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        return OWNERS
+
+
+TRANSLATOR = FlightdeckDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def run_dbt_build(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, dbt_vars: dict[str, str] | None
+) -> Iterator[Any]:
+    invocation = dbt.cli(build_args(dbt_vars), context=context, raise_on_error=False)
+    yield from invocation.stream()
+    if invocation.is_successful():
+        return
+    results = invocation.get_artifact("run_results.json").get("results", [])
+    messages = [str(r.get("message") or "") for r in results if r.get("status") in ("error", "fail")]
+    if mentions_lock_conflict(messages):
+        raise dg.RetryRequested(max_retries=3, seconds_to_wait=5)
+    raise dg.Failure(
+        description="dbt build failed: " + "; ".join(m for m in messages if m)[:2000],
+        metadata={"failed_nodes": dg.MetadataValue.json([r.get("unique_id") for r in results if r.get("status") in ("error", "fail")])},
+        allow_retries=False,  # a failing model or test is not transient
+    )
+
+
+@dbt_assets(
+    manifest=DBT_MANIFEST,
+    select="tag:daily",
+    name="daily_dbt_models",
+    partitions_def=DAILY_PARTITIONS,
+    backfill_policy=RANGED_BACKFILL,
+    dagster_dbt_translator=TRANSLATOR,
+    pool=WRITER_POOL,
+)
+def daily_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    """Staging and marts that follow the daily partitions; dbt replaces exactly the run's window."""
+    yield from run_dbt_build(context, dbt, window_vars(*window_dates(context)))
+
+
+@dbt_assets(
+    manifest=DBT_MANIFEST,
+    select="tag:reference",
+    name="reference_dbt_models",
+    dagster_dbt_translator=TRANSLATOR,
+    pool=WRITER_POOL,
+)
+def reference_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    """Staging views over the reference snapshots."""
+    yield from run_dbt_build(context, dbt, None)

@@ -1,0 +1,26 @@
+"""The daily partitions every dated dataset shares (local departure dates)."""
+
+import datetime as dt
+
+import dagster as dg
+
+from resources import settings
+
+DAILY_PARTITIONS = dg.DailyPartitionsDefinition(
+    start_date=settings.get(settings.PARTITION_START),
+    end_date=settings.get(settings.PARTITION_END),
+)
+
+
+def window_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    """The run's partitions as an inclusive (first, last) date pair; one day or a backfill range."""
+    window = context.partition_time_window
+    return window.start.date(), (window.end - dt.timedelta(days=1)).date()
+
+
+def partition_bounds() -> tuple[dt.date, dt.date]:
+    """(first partition date, exclusive end) of the configured range."""
+    return (
+        dt.date.fromisoformat(settings.get(settings.PARTITION_START)),
+        dt.date.fromisoformat(settings.get(settings.PARTITION_END)),
+    )

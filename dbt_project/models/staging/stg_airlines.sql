@@ -1,0 +1,4 @@
+{{ config(tags=['reference'], materialized='ephemeral') }}
+
+select carrier, name as carrier_name
+from {{ source('raw', 'airlines') }}

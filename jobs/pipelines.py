@@ -1,0 +1,27 @@
+"""Jobs: what runs together. Each job has a run timeout so a hung run fails and is reported."""
+
+import dagster as dg
+
+from assets.dbt_models import reference_dbt_models
+from assets.partitions import DAILY_PARTITIONS
+from assets.raw_flights import RAW_FLIGHTS_KEY
+from assets.reference import REFERENCE_ASSETS
+
+FLIGHTS_PIPELINE_MAX_RUNTIME_S = 3600
+REFERENCE_MAX_RUNTIME_S = 900
+
+# raw/flights and everything partitioned downstream of it (staging + marts), in one run.
+flights_pipeline_job = dg.define_asset_job(
+    name="flights_pipeline",
+    selection=dg.AssetSelection.assets(RAW_FLIGHTS_KEY).downstream(),
+    partitions_def=DAILY_PARTITIONS,
+    description="Load daily flights files and update the staging and marts for the same partitions.",
+    tags={"dagster/max_runtime": str(FLIGHTS_PIPELINE_MAX_RUNTIME_S)},
+)
+
+reference_job = dg.define_asset_job(
+    name="reference_refresh",
+    selection=dg.AssetSelection.assets(*REFERENCE_ASSETS, reference_dbt_models),
+    description="Snapshot the reference tables and rebuild their staging views.",
+    tags={"dagster/max_runtime": str(REFERENCE_MAX_RUNTIME_S)},
+)

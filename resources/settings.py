@@ -1,0 +1,67 @@
+"""The one module that knows the environment.
+
+Every environment variable flightdeck reads is named here with its default. `apply_defaults()` fills
+in the ones that are unset, so resources can be fed by `dg.EnvVar` everywhere and the same code runs in
+dev, test and prod: only the environment differs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+DATA_DIR = "FLIGHTDECK_DATA_DIR"
+DUCKDB_PATH = "FLIGHTDECK_DUCKDB_PATH"
+REFERENCE_DB_URL = "FLIGHTDECK_REFERENCE_DB_URL"
+PARTITION_START = "FLIGHTDECK_PARTITION_START"
+PARTITION_END = "FLIGHTDECK_PARTITION_END"
+MAX_QUARANTINE_RATE = "FLIGHTDECK_MAX_QUARANTINE_RATE"
+MIN_VOLUME_FRACTION = "FLIGHTDECK_MIN_VOLUME_FRACTION"
+UI_URL = "FLIGHTDECK_UI_URL"
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR) or PROJECT_ROOT / "data").resolve()
+
+
+def defaults() -> dict[str, str]:
+    """Default of every setting, derived from FLIGHTDECK_DATA_DIR where it is a path."""
+    data = _data_dir()
+    return {
+        DATA_DIR: str(data),
+        DUCKDB_PATH: str(data / "warehouse.duckdb"),
+        REFERENCE_DB_URL: f"sqlite:///{data / 'reference.sqlite'}",
+        PARTITION_START: "2013-01-01",
+        # Exclusive end: the default range is exactly the 365 days of 2013.
+        PARTITION_END: "2014-01-01",
+        MAX_QUARANTINE_RATE: "0.01",
+        MIN_VOLUME_FRACTION: "0.5",
+        UI_URL: "http://127.0.0.1:3000",
+    }
+
+
+def apply_defaults() -> None:
+    """Set every unset (or empty) setting to its default; explicit values always win."""
+    for name, value in defaults().items():
+        if not os.environ.get(name):
+            os.environ[name] = value
+
+
+def get(name: str) -> str:
+    apply_defaults()
+    return os.environ[name]
+
+
+def data_dir() -> Path:
+    return Path(get(DATA_DIR))
+
+
+def landing_dir() -> Path:
+    return data_dir() / "landing"
+
+
+def quarantine_dir() -> Path:
+    return data_dir() / "quarantine"

@@ -1,0 +1,75 @@
+"""The DuckDB warehouse: short-lived connections, opened only by code that reads or writes.
+
+DuckDB allows one writer process per file. Nothing holds the file at import, in the webserver or in the
+daemon; a run opens it for writing only while it writes. Writers are serialised by the `duckdb_writer`
+pool (dagster.yaml); a conflicting lock that still happens (an analyst's session, a CLI run outside the
+queue) is retried with bounded exponential backoff and jitter, then fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+WRITER_POOL = "duckdb_writer"
+
+
+class WarehouseLockedError(Exception):
+    pass
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    return "lock" in str(exc).lower() and isinstance(exc, duckdb.Error)
+
+
+def backoff_delays(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> list[float]:
+    """Full-jitter exponential backoff: attempt k waits uniform(0, min(cap, base * 2**k))."""
+    rng = rng or random.Random()
+    return [rng.uniform(0, min(cap, base * 2**k)) for k in range(attempts)]
+
+
+def connect_with_retry(path: Path, read_only: bool, attempts: int, base: float, cap: float):
+    delays = backoff_delays(attempts, base, cap)
+    for attempt, delay in enumerate([*delays, None]):
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            con.execute("SET TimeZone = 'UTC'")
+            return con
+        except duckdb.Error as exc:
+            if not is_lock_error(exc) or delay is None:
+                if is_lock_error(exc):
+                    raise WarehouseLockedError(
+                        f"DuckDB file {path} is locked by another process after {attempt + 1} attempts; "
+                        "close other sessions writing to it (see README, Troubleshooting)"
+                    ) from exc
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+class DuckDBWarehouse(dg.ConfigurableResource):
+    """Opens the warehouse file on demand; every connection is closed when its block ends."""
+
+    path: str
+    lock_retry_attempts: int = 8
+    lock_retry_base_seconds: float = 0.2
+    lock_retry_max_seconds: float = 5.0
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = Path(self.path)
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        con = connect_with_retry(
+            path, read_only, self.lock_retry_attempts, self.lock_retry_base_seconds, self.lock_retry_max_seconds
+        )
+        try:
+            yield con
+        finally:
+            con.close()

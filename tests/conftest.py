@@ -31,13 +31,17 @@ Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 sys.path.insert(0, str(ROOT))
 
 
-def pytest_sessionstart(session):
+def _prepare_demo_data() -> None:
+    """Written when conftest is imported, before collection, so test modules can read it."""
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "prepare_demo_data.py"), "--data-dir", str(DEMO_DIR),
          "--days", str(DEMO_DAYS)],
         check=True,
         capture_output=True,
     )
+
+
+_prepare_demo_data()
 
 
 def pytest_sessionfinish(session, exitstatus):

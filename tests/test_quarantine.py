@@ -1,0 +1,157 @@
+"""The bad-input catalogue: every file-level and row-level case, each quarantined with its reason."""
+
+import gzip
+import hashlib
+import json
+import shutil
+
+import dagster as dg
+import pytest
+
+from tests.loading import csv_lines, ingest, set_field, write_lines
+
+DAY = "2013-01-02"
+
+
+def sidecars(env):
+    return [json.loads(p.read_text()) for p in sorted((env.quarantine / "flights").glob("*.reason.json"))]
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _rewrite_header(env, transform):
+    lines = csv_lines(env, DAY)
+    write_lines(env, DAY, [transform(lines[0]), *lines[1:]])
+
+
+FILE_CASES = {
+    "missing_column": (lambda env: _rewrite_header(env, lambda h: h.replace(",tailnum", "")), "bad_columns"),
+    "extra_column": (lambda env: _rewrite_header(env, lambda h: h + ",gate"), "bad_columns"),
+    "renamed_column": (lambda env: _rewrite_header(env, lambda h: h.replace("dep_delay", "departure_delay")), "bad_columns"),
+    "wrong_delimiter": (lambda env: write_lines(env, DAY, [l.replace(",", ";") for l in csv_lines(env, DAY)]), "bad_delimiter"),
+    "bad_encoding": (lambda env: env.landing_file(DAY).write_bytes(
+        env.landing_file(DAY).read_bytes().replace(b"UA", "Ü".encode("latin-1") + b"A", 1)), "bad_encoding"),
+    "zero_bytes": (lambda env: env.landing_file(DAY).write_bytes(b""), "empty_file"),
+    "header_only": (lambda env: write_lines(env, DAY, csv_lines(env, DAY)[:1]), "no_data_rows"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILE_CASES))
+def test_bad_file_is_quarantined_with_reason_and_nothing_loads(env, case):
+    corrupt, reason = FILE_CASES[case]
+    corrupt(env)
+    before = digest(env.landing_file(DAY))
+    with pytest.raises(dg.Failure, match=f"{DAY}.csv: {reason}"):
+        ingest(env, DAY)
+    [sidecar] = sidecars(env)
+    assert sidecar["reason"] == reason and sidecar["source_file"].endswith(f"{DAY}.csv")
+    copy = env.quarantine / "flights" / sidecar["copy"]
+    assert digest(copy) == before  # the exact bytes that arrived
+    assert digest(env.landing_file(DAY)) == before  # the landing file is never modified
+    assert not env.duckdb_path.exists()  # nothing of that file was loaded
+
+
+def test_truncated_gzip_is_quarantined(env):
+    gz = env.landing_file(DAY).with_suffix(".csv.gz")
+    data = gzip.compress(env.landing_file(DAY).read_bytes())
+    gz.write_bytes(data[: len(data) // 2])
+    env.landing_file(DAY).unlink()
+    with pytest.raises(dg.Failure, match="bad_compression"):
+        ingest(env, DAY)
+    assert sidecars(env)[0]["reason"] == "bad_compression"
+
+
+def test_complete_gzip_and_parquet_load_like_csv(env):
+    import pandas as pd
+
+    expected = ingest(env, DAY)
+    gz = env.landing_file(DAY).with_suffix(".csv.gz")
+    gz.write_bytes(gzip.compress(env.landing_file(DAY).read_bytes()))
+    env.landing_file(DAY).unlink()
+    assert ingest(env, DAY).rows_loaded == expected.rows_loaded
+    frame = pd.read_csv(gz, dtype=str, keep_default_na=False)
+    frame.to_parquet(env.landing / f"{DAY}.parquet")
+    gz.unlink()
+    from_parquet = ingest(env, DAY)
+    assert (from_parquet.rows_loaded, from_parquet.rows_quarantined) == (expected.rows_loaded, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("2013-01-xx.csv", "bad_name"), ("2014-03-01.csv", "out_of_range"), ("2013-01-02.xlsx", "unsupported_format")],
+)
+def test_badly_named_files_are_refused_by_the_contract(env, name, reason):
+    import datetime as dt
+
+    from assets.landing import LandingFileError, inspect, quarantine_file
+    from assets.schemas import FlightsSchema, column_names
+
+    path = env.landing / name
+    shutil.copy(env.landing_file(DAY), path)
+    with pytest.raises(LandingFileError) as err:
+        inspect(path, column_names(FlightsSchema), dt.date(2013, 1, 1), dt.date(2014, 1, 1))
+    assert err.value.reason == reason and name in str(err.value)
+    quarantine_file(err.value, env.quarantine, "flights", "run-x")
+    assert sidecars(env)[0]["reason"] == reason
+
+
+def quarantined(env):
+    return env.query(
+        "SELECT line_number, kind, reasons FROM quarantine.flights WHERE status = 'open' ORDER BY line_number"
+    )
+
+
+def test_row_level_failures_are_quarantined_and_the_rest_loads(env):
+    lines = csv_lines(env, DAY)
+    n_rows = len(lines) - 1
+    lines[1] = set_field(lines[1], "month", "13")  # out of range (line 2)
+    lines[2] = set_field(lines[2], "dep_time", "abc")  # wrong type (line 3)
+    lines[3] = set_field(set_field(lines[3], "day", "3"), "time_hour", "2013-01-03T10:00:00Z")  # another day
+    lines[4] = lines[4] + ",EXTRA"  # too many fields (line 5)
+    lines[5] = set_field(lines[5], "origin", "XYZ")  # unknown origin (line 6)
+    lines.append(lines[10])  # an exact duplicate of line 11, at the end
+    write_lines(env, DAY, lines)
+
+    load = ingest(env, DAY)
+    assert load.reconciles
+    assert (load.rows_read, load.rows_quarantined, load.rows_duplicate) == (n_rows + 1, 5, 1)
+    assert load.rows_loaded == n_rows - 5
+    rows = quarantined(env)
+    assert rows[0] == (2, "invalid", "month:less_than_or_equal_to, flight_date:invalid_date")
+    assert rows[1] == (3, "invalid", "dep_time:wrong_type")
+    assert rows[2] == (4, "invalid", "flight_date:not_partition_date")
+    assert rows[3][:2] == (5, "invalid") and rows[3][2].startswith("malformed_line")
+    assert rows[4] == (6, "invalid", "origin:isin")
+    assert rows[5] == (n_rows + 2, "duplicate", "")
+    # Valid rows keep their own line numbers.
+    assert env.query("SELECT min(_source_line) FROM raw.flights") == [(7,)]
+    original = env.query("SELECT original_values FROM quarantine.flights WHERE line_number = 3")[0][0]
+    assert json.loads(original)["dep_time"] == "abc"
+    audit = env.query("SELECT rows_read, rows_loaded, rows_quarantined, rows_duplicate FROM ops.load_audit")
+    assert audit == [(n_rows + 1, n_rows - 5, 5, 1)]
+
+
+def test_replay_after_fix_resolves_quarantine_without_double_counting(env):
+    good = csv_lines(env, DAY)
+    bad = list(good)
+    bad[1] = set_field(bad[1], "month", "13")
+    bad[2] = set_field(bad[2], "carrier", "u a")
+    write_lines(env, DAY, bad)
+    first = ingest(env, DAY, run_id="run-1")
+    assert first.rows_quarantined == 2
+    write_lines(env, DAY, bad)  # the same bad file again: still two open rows, not four
+    ingest(env, DAY, run_id="run-2")
+    assert env.query("SELECT count(*) FROM quarantine.flights WHERE status = 'open'") == [(2,)]
+
+    write_lines(env, DAY, good)  # the sender delivers a corrected file: replay = re-ingest the partition
+    replay = ingest(env, DAY, run_id="run-3")
+    assert replay.rows_quarantined == 0 and replay.rows_loaded == len(good) - 1
+    statuses = env.query("SELECT status, resolved_by_run_id, count(*) FROM quarantine.flights GROUP BY ALL ORDER BY ALL")
+    assert statuses == [("resolved", "run-3", 2), ("superseded", "run-2", 2)]
+    assert env.query("SELECT count(*) FROM raw.flights") == [(len(good) - 1,)]
+    newest = env.query(
+        "SELECT rows_quarantined FROM ops.load_audit ORDER BY loaded_at DESC LIMIT 1"
+    )
+    assert newest == [(0,)]

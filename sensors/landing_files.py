@@ -1,0 +1,105 @@
+"""Pure logic of the landing-file sensor: which files are ready, and how to batch them into runs.
+
+Kept free of Dagster so it is unit-tested directly; `sensors/landing_sensor.py` wires it to Dagster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assets.landing import LandingFileError, is_candidate, partition_date_of
+
+
+@dataclass
+class LandingCursor:
+    """What the sensor has already acted on; serialised into the Dagster sensor cursor.
+
+    requested: file name -> [size, mtime_ns, sha256] of the version a run was requested for.
+    rejected:  file name -> [size, mtime_ns] of a version quarantined for its name (reported once).
+    """
+
+    requested: dict[str, list] = field(default_factory=dict)
+    rejected: dict[str, list] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, raw: str | None) -> LandingCursor:
+        data = json.loads(raw) if raw else {}
+        return cls(requested=data.get("requested", {}), rejected=data.get("rejected", {}))
+
+    def dump(self) -> str:
+        return json.dumps({"requested": self.requested, "rejected": self.rejected}, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class ReadyFile:
+    path: Path
+    partition_date: dt.date
+    sha256: str
+    signature: list  # [size, mtime_ns, sha256]
+
+
+@dataclass
+class ScanResult:
+    ready: list[ReadyFile] = field(default_factory=list)
+    rejected: list[LandingFileError] = field(default_factory=list)
+    settling: list[str] = field(default_factory=list)  # modified too recently: maybe still being written
+
+
+def scan(
+    dataset_dir: Path,
+    cursor: LandingCursor,
+    start: dt.date,
+    end_exclusive: dt.date,
+    settle_seconds: float,
+    now: float | None = None,
+) -> ScanResult:
+    """New or changed files that have been quiet for `settle_seconds`, and newly bad file names."""
+    now = time.time() if now is None else now
+    result = ScanResult()
+    if not dataset_dir.is_dir():
+        return result
+    for path in sorted(dataset_dir.iterdir()):
+        if not is_candidate(path):
+            continue
+        stat = path.stat()
+        size_mtime = [stat.st_size, stat.st_mtime_ns]
+        try:
+            day, _ = partition_date_of(path, start, end_exclusive)
+        except LandingFileError as exc:
+            if cursor.rejected.get(path.name) != size_mtime:
+                result.rejected.append(exc)
+            continue
+        previous = cursor.requested.get(path.name)
+        if previous and previous[:2] == size_mtime:
+            continue  # unchanged since its run was requested
+        if now - stat.st_mtime < settle_seconds:
+            result.settling.append(path.name)
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if previous and previous[2] == digest:
+            cursor.requested[path.name] = [*size_mtime, digest]  # touched, same content: nothing to do
+            continue
+        result.ready.append(ReadyFile(path, day, digest, [*size_mtime, digest]))
+    return result
+
+
+def contiguous_ranges(days: list[dt.date], max_days: int) -> list[tuple[dt.date, dt.date]]:
+    """Group dates into runs of consecutive days, each at most `max_days` long."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(days)):
+        if ranges and day == ranges[-1][1] + dt.timedelta(days=1) and (day - ranges[-1][0]).days < max_days:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def run_key(files: list[ReadyFile]) -> str:
+    """Identity + content of the files a run loads: an identical re-delivery maps to the same key."""
+    identity = "|".join(f"{f.path.name}:{f.sha256}" for f in sorted(files, key=lambda f: f.path.name))
+    return "flights-landing:" + hashlib.sha256(identity.encode()).hexdigest()[:24]

@@ -1,0 +1,82 @@
+"""The file-arrival sensor on landing/flights: new or changed files become (ranged) runs."""
+
+import os
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from assets.landing import quarantine_file
+from assets.partitions import partition_bounds
+from assets.raw_flights import RAW_FLIGHTS_KEY
+from jobs.pipelines import flights_pipeline_job
+from resources.landing import LandingArea
+from sensors.landing_files import LandingCursor, contiguous_ranges, run_key, scan
+
+# A file must be quiet this long before it is read (a writer that does not use a temp name).
+SETTLE_SECONDS_ENV = "FLIGHTDECK_LANDING_SETTLE_SECONDS"
+# At most this many consecutive days in one run: a burst of 365 files is one run, not 365 processes.
+MAX_DAYS_PER_RUN = 366
+
+
+def latest_materialization_by_partition(instance: dg.DagsterInstance) -> dict[str, float]:
+    """partition key -> timestamp of raw/flights' latest materialization of it."""
+    latest: dict[str, float] = {}
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(RAW_FLIGHTS_KEY, limit=1000, cursor=cursor, ascending=True)
+        for record in page.records:
+            if record.partition_key:
+                latest[record.partition_key] = record.timestamp
+        if not page.has_more:
+            return latest
+        cursor = page.cursor
+
+
+@dg.sensor(
+    job=flights_pipeline_job,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Requests a flights_pipeline run for every new or changed file in landing/flights, batching "
+        "consecutive days into one ranged run. Reset its cursor to process every file found again."
+    ),
+)
+def flights_landing_sensor(context: dg.SensorEvaluationContext, landing: LandingArea):
+    cursor = LandingCursor.load(context.cursor)
+    start, end_exclusive = partition_bounds()
+    settle = float(os.environ.get(SETTLE_SECONDS_ENV, "5"))
+    result = scan(landing.dataset_dir("flights"), cursor, start, end_exclusive, settle)
+
+    for error in result.rejected:
+        copy = quarantine_file(error, landing.quarantine_root(), "flights", run_id="sensor:flights_landing_sensor")
+        context.log.warning(f"quarantined {error.path.name}: {error.reason}: {error.detail} -> {copy}")
+        stat = error.path.stat()
+        cursor.rejected[error.path.name] = [stat.st_size, stat.st_mtime_ns]
+
+    # Files the cursor has never seen (first start, or a reset cursor: "process all partitions found")
+    # are skipped when their partition was materialized after the file last changed: not missing, not stale.
+    unseen = [f for f in result.ready if f.path.name not in cursor.requested]
+    if unseen:
+        loaded_at = latest_materialization_by_partition(context.instance)
+        for f in unseen:
+            if loaded_at.get(f.partition_date.isoformat(), 0.0) * 1e9 > f.signature[1]:
+                cursor.requested[f.path.name] = f.signature
+                result.ready.remove(f)
+
+    by_day = {f.partition_date: f for f in result.ready}
+    requests = []
+    for first, last in contiguous_ranges(list(by_day), MAX_DAYS_PER_RUN):
+        files = [f for day, f in by_day.items() if first <= day <= last]
+        tags = {"flightdeck/trigger": "landing_file", "flightdeck/files": str(len(files))}
+        if first == last:
+            requests.append(dg.RunRequest(run_key=run_key(files), partition_key=first.isoformat(), tags=tags))
+        else:
+            tags |= {ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()}
+            requests.append(dg.RunRequest(run_key=run_key(files), tags=tags))
+        for f in files:
+            cursor.requested[f.path.name] = f.signature
+
+    if not requests:
+        reason = f"no new landing files ({len(result.settling)} still settling, {len(result.rejected)} rejected)"
+        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor.dump())
+    return dg.SensorResult(run_requests=requests, cursor=cursor.dump())

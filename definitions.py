@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.dbt_models import daily_dbt_models, reference_dbt_models
+from assets.dbt_models import daily_dbt_models
 from assets.raw_flights import raw_flights
 from assets.reference import REFERENCE_ASSETS
 from jobs.pipelines import flights_pipeline_job, reference_job
@@ -11,7 +11,7 @@ from resources.registry import build_resources
 from sensors.landing_sensor import flights_landing_sensor
 
 defs = dg.Definitions(
-    assets=[raw_flights, *REFERENCE_ASSETS, daily_dbt_models, reference_dbt_models],
+    assets=[raw_flights, *REFERENCE_ASSETS, daily_dbt_models],
     jobs=[flights_pipeline_job, reference_job],
     schedules=[reference_nightly_schedule],
     sensors=[flights_landing_sensor],

@@ -97,7 +97,9 @@ def load_window(
     # Insertion order is preserved, so rowid gives each row's position inside its file.
     con.execute(f"CREATE OR REPLACE TEMP TABLE _scanned AS {_scan_sql(files, columns)}")
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_rejects'").fetchone()[0]:
-        con.execute("CREATE OR REPLACE TEMP TABLE _rejects (file_id UBIGINT, line UBIGINT, csv_line VARCHAR, error_message VARCHAR)")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _rejects (file_id UBIGINT, line UBIGINT, csv_line VARCHAR, error_message VARCHAR)"
+        )
         con.execute("CREATE OR REPLACE TEMP TABLE _reject_scans (file_id UBIGINT, file_path VARCHAR)")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _malformed AS
@@ -204,9 +206,20 @@ def load_window(
         con.executemany(
             "INSERT INTO ops.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
             [
-                (dataset.name, r.partition_date, r.source_file, sha, r.rows_read, r.rows_loaded,
-                 r.rows_quarantined, r.rows_duplicate, run_id)
-                for r, sha in zip(results, [f.sha256 for f in sorted(files, key=lambda f: f.partition_date)], strict=True)
+                (
+                    dataset.name,
+                    r.partition_date,
+                    r.source_file,
+                    sha,
+                    r.rows_read,
+                    r.rows_loaded,
+                    r.rows_quarantined,
+                    r.rows_duplicate,
+                    run_id,
+                )
+                for r, sha in zip(
+                    results, [f.sha256 for f in sorted(files, key=lambda f: f.partition_date)], strict=True
+                )
             ],
         )
         con.execute("COMMIT")

@@ -1,9 +1,8 @@
-"""dbt models as Dagster assets: daily (partitioned, ranged) and reference (unpartitioned).
+"""dbt models as Dagster assets: staging and marts that follow the daily partitions.
 
 The manifest is built once by `make install` (`dbt parse`), never at import: loading definitions stays
 fast and never touches the warehouse.
 """
-
 
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -54,7 +53,11 @@ def run_dbt_build(
         raise dg.RetryRequested(max_retries=3, seconds_to_wait=5)
     raise dg.Failure(
         description="dbt build failed: " + "; ".join(m for m in messages if m)[:2000],
-        metadata={"failed_nodes": dg.MetadataValue.json([r.get("unique_id") for r in results if r.get("status") in ("error", "fail")])},
+        metadata={
+            "failed_nodes": dg.MetadataValue.json(
+                [r.get("unique_id") for r in results if r.get("status") in ("error", "fail")]
+            )
+        },
         allow_retries=False,  # a failing model or test is not transient
     )
 
@@ -71,15 +74,3 @@ def run_dbt_build(
 def daily_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
     """Staging and marts that follow the daily partitions; dbt replaces exactly the run's window."""
     yield from run_dbt_build(context, dbt, window_vars(*window_dates(context)))
-
-
-@dbt_assets(
-    manifest=DBT_MANIFEST,
-    select="tag:reference",
-    name="reference_dbt_models",
-    dagster_dbt_translator=TRANSLATOR,
-    pool=WRITER_POOL,
-)
-def reference_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    """Staging views over the reference snapshots."""
-    yield from run_dbt_build(context, dbt, None)

@@ -71,7 +71,9 @@ def partition_date_of(path: Path, start: dt.date, end_exclusive: dt.date) -> tup
         raise LandingFileError(path, "bad_name", f"{stem!r} is not a YYYY-MM-DD date") from None
     if not start <= day < end_exclusive:
         raise LandingFileError(
-            path, "out_of_range", f"{day} is outside the partition range {start} .. {end_exclusive} (exclusive)"
+            path,
+            "out_of_range",
+            f"{day} is outside the partition range {start} .. {end_exclusive} (exclusive)",
         )
     return day, fmt
 
@@ -109,7 +111,11 @@ def _check_header(path: Path, found: list[str], expected: list[str]) -> None:
     if len(found) == 1 and len(expected) > 1:
         detail = f"header has one column {found[0][:60]!r}: wrong delimiter? (expected ',')"
         raise LandingFileError(path, "bad_delimiter", detail)
-    detail = f"missing columns {missing}, unexpected columns {extra}" if missing or extra else "columns out of order"
+    detail = (
+        f"missing columns {missing}, unexpected columns {extra}"
+        if missing or extra
+        else "columns out of order"
+    )
     raise LandingFileError(path, "bad_columns", f"{detail}; expected {expected}")
 
 

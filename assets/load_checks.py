@@ -25,12 +25,24 @@ MIN_HISTORY_DAYS = 3
 
 def check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(RECONCILES, asset=asset_key, blocking=True,
-                          description="rows_read = rows_loaded + rows_quarantined + rows_duplicate, per partition"),
-        dg.AssetCheckSpec(QUARANTINE_RATE, asset=asset_key, blocking=True,
-                          description="share of quarantined rows per partition is at most FLIGHTDECK_MAX_QUARANTINE_RATE"),
-        dg.AssetCheckSpec(VOLUME, asset=asset_key, blocking=True,
-                          description="rows loaded per day >= FLIGHTDECK_MIN_VOLUME_FRACTION x trailing 7-day median"),
+        dg.AssetCheckSpec(
+            RECONCILES,
+            asset=asset_key,
+            blocking=True,
+            description="rows_read = rows_loaded + rows_quarantined + rows_duplicate, per partition",
+        ),
+        dg.AssetCheckSpec(
+            QUARANTINE_RATE,
+            asset=asset_key,
+            blocking=True,
+            description="share of quarantined rows per partition is at most FLIGHTDECK_MAX_QUARANTINE_RATE",
+        ),
+        dg.AssetCheckSpec(
+            VOLUME,
+            asset=asset_key,
+            blocking=True,
+            description="rows loaded per day >= FLIGHTDECK_MIN_VOLUME_FRACTION x trailing 7-day median",
+        ),
     ]
 
 
@@ -56,7 +68,9 @@ def quarantine_rate(loads: list[PartitionLoad], threshold: float) -> dg.AssetChe
         check_name=QUARANTINE_RATE,
         passed=not over,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=(f"quarantine rate above {threshold:.2%} on {_dates(over)}" if over else "within threshold"),
+        description=(
+            f"quarantine rate above {threshold:.2%} on {_dates(over)}" if over else "within threshold"
+        ),
         metadata={
             "threshold": threshold,
             "worst_rate": float(worst.quarantine_rate),
@@ -67,7 +81,10 @@ def quarantine_rate(loads: list[PartitionLoad], threshold: float) -> dg.AssetChe
 
 
 def volume(
-    con: duckdb.DuckDBPyConnection, dataset: DailyDataset, window: tuple[dt.date, dt.date], min_fraction: float
+    con: duckdb.DuckDBPyConnection,
+    dataset: DailyDataset,
+    window: tuple[dt.date, dt.date],
+    min_fraction: float,
 ) -> dg.AssetCheckResult:
     """Each day of the window against the median of the 7 days before it (history from raw itself)."""
     part = dataset.partition_column

@@ -1,6 +1,5 @@
 """raw/flights: each day's landing file, validated, loaded into DuckDB raw.flights; bad rows quarantined."""
 
-
 import datetime as dt
 
 import dagster as dg
@@ -8,7 +7,14 @@ import dagster as dg
 from assets import load_checks
 from assets.daily_loader import PartitionLoad, load_window
 from assets.flights_dataset import FLIGHTS
-from assets.landing import LandingFile, LandingFileError, MissingLandingFileError, find_partition_file, inspect, quarantine_file
+from assets.landing import (
+    LandingFile,
+    LandingFileError,
+    MissingLandingFileError,
+    find_partition_file,
+    inspect,
+    quarantine_file,
+)
 from assets.partitions import DAILY_PARTITIONS, partition_bounds, window_dates
 from assets.policies import OWNERS, RANGED_BACKFILL, TRANSIENT_RETRY, retry_only_transient
 from assets.schemas import column_names
@@ -37,7 +43,8 @@ def contract_checked_files(
             problems.append(f"{exc} (quarantined as {copy})")
     if problems:
         raise dg.Failure(
-            description=f"{len(problems)} landing file problem(s), nothing was loaded:\n" + "\n".join(problems),
+            description=f"{len(problems)} landing file problem(s), nothing was loaded:\n"
+            + "\n".join(problems),
             metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems))},
             allow_retries=False,  # bad input is not transient
         )
@@ -91,7 +98,9 @@ def raw_flights(
         checks = [
             load_checks.reconciliation(loads),
             load_checks.quarantine_rate(loads, float(settings.get(settings.MAX_QUARANTINE_RATE))),
-            load_checks.volume(con, FLIGHTS, (first, last), float(settings.get(settings.MIN_VOLUME_FRACTION))),
+            load_checks.volume(
+                con, FLIGHTS, (first, last), float(settings.get(settings.MIN_VOLUME_FRACTION))
+            ),
         ]
         metrics = load_checks.quality_metrics(con, FLIGHTS, (first, last), KEY_COLUMNS, context.run_id)
     context.log.info(f"loaded {len(loads)} partition(s) {first}..{last} from {len(files)} file(s)")

@@ -5,7 +5,6 @@ go to quarantine.<table> with their reasons; the valid rows replace raw.<table> 
 (write-then-swap). The data version is a hash of the content, so an unchanged snapshot is recognisable.
 """
 
-
 import hashlib
 
 import dagster as dg

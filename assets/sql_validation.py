@@ -57,10 +57,14 @@ def _check_predicate(typed: str, check: pa.Check) -> str:
         "greater_than": lambda: f"{typed} <= {_quote(stats['min_value'])}",
         "less_than_or_equal_to": lambda: f"{typed} > {_quote(stats['max_value'])}",
         "less_than": lambda: f"{typed} >= {_quote(stats['max_value'])}",
-        "in_range": lambda: f"NOT ({typed} BETWEEN {_quote(stats['min_value'])} AND {_quote(stats['max_value'])})",
+        "in_range": lambda: (
+            f"NOT ({typed} BETWEEN {_quote(stats['min_value'])} AND {_quote(stats['max_value'])})"
+        ),
         "isin": lambda: f"{typed} NOT IN ({', '.join(_quote(v) for v in stats['allowed_values'])})",
         "notin": lambda: f"{typed} IN ({', '.join(_quote(v) for v in stats['forbidden_values'])})",
-        "str_matches": lambda: f"NOT regexp_full_match({typed}, {_quote(stats['pattern'].lstrip('^').rstrip('$'))})",
+        "str_matches": lambda: (
+            f"NOT regexp_full_match({typed}, {_quote(stats['pattern'].lstrip('^').rstrip('$'))})"
+        ),
         "equal_to": lambda: f"{typed} <> {_quote(stats['value'])}",
     }
     if check.name not in ops:
@@ -78,7 +82,7 @@ def compile_model(model: type[pa.DataFrameModel]) -> list[CompiledColumn]:
         sql_type = _DUCKDB_TYPES.get(str(column.dtype))
         if sql_type is None:
             raise NotImplementedError(f"column {name!r}: dtype {column.dtype} has no DuckDB mapping")
-        text_expr = f'NULLIF(TRIM("{name}"), \'\')'
+        text_expr = f"NULLIF(TRIM(\"{name}\"), '')"
         typed_expr = f'TRY_CAST("{name}" AS {sql_type})'
         if sql_type == "BIGINT":
             # Whole numbers only: TRY_CAST('1.5' AS BIGINT) rounds to 2, which would hide a wrong type.
@@ -88,7 +92,8 @@ def compile_model(model: type[pa.DataFrameModel]) -> list[CompiledColumn]:
         if not column.nullable:
             failures.append((f"{name}:not_nullable", f"{text} IS NULL"))
         failures.extend(
-            (f"{name}:{check.name}", f"COALESCE({_check_predicate(typed, check)}, false)") for check in column.checks
+            (f"{name}:{check.name}", f"COALESCE({_check_predicate(typed, check)}, false)")
+            for check in column.checks
         )
         compiled.append(CompiledColumn(name, sql_type, text_expr, typed_expr, tuple(failures)))
     return compiled

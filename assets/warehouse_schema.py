@@ -40,7 +40,11 @@ def ensure_dataset_tables(
     con: duckdb.DuckDBPyConnection, dataset: str, columns: list[CompiledColumn], partition_column: str
 ) -> None:
     typed = ", ".join(f'"{c.name}" {c.sql_type}' for c in columns)
-    con.execute("CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS quarantine; CREATE SCHEMA IF NOT EXISTS ops")
-    con.execute(f"CREATE TABLE IF NOT EXISTS raw.{dataset} ({typed}, {partition_column} DATE, {LINEAGE_COLUMNS})")
+    con.execute(
+        "CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS quarantine; CREATE SCHEMA IF NOT EXISTS ops"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS raw.{dataset} ({typed}, {partition_column} DATE, {LINEAGE_COLUMNS})"
+    )
     con.execute(f"CREATE TABLE IF NOT EXISTS quarantine.{dataset} ({QUARANTINE_COLUMNS})")
     con.execute(f"CREATE TABLE IF NOT EXISTS ops.load_audit ({LOAD_AUDIT_COLUMNS})")

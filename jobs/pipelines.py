@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from assets.dbt_models import reference_dbt_models
 from assets.partitions import DAILY_PARTITIONS
 from assets.raw_flights import RAW_FLIGHTS_KEY
 from assets.reference import REFERENCE_ASSETS
@@ -21,7 +20,7 @@ flights_pipeline_job = dg.define_asset_job(
 
 reference_job = dg.define_asset_job(
     name="reference_refresh",
-    selection=dg.AssetSelection.assets(*REFERENCE_ASSETS, reference_dbt_models),
-    description="Snapshot the reference tables and rebuild their staging views.",
+    selection=dg.AssetSelection.assets(*REFERENCE_ASSETS),
+    description="Snapshot the reference tables (the marts read them through ephemeral staging models).",
     tags={"dagster/max_runtime": str(REFERENCE_MAX_RUNTIME_S)},
 )

@@ -67,7 +67,11 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         con = connect_with_retry(
-            path, read_only, self.lock_retry_attempts, self.lock_retry_base_seconds, self.lock_retry_max_seconds
+            path,
+            read_only,
+            self.lock_retry_attempts,
+            self.lock_retry_base_seconds,
+            self.lock_retry_max_seconds,
         )
         try:
             yield con

@@ -57,7 +57,9 @@ def write_reference(url: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-dir", help="defaults to FLIGHTDECK_DATA_DIR or ./data")
     parser.add_argument("--days", type=int, help="only the first N days of 2013")
     parser.add_argument("--scale", type=int, default=1)
@@ -70,7 +72,9 @@ def main() -> None:
     n = write_flights(settings.landing_dir() / "flights", args.days, args.scale, args.force)
     if not args.skip_reference:
         write_reference(settings.get(settings.REFERENCE_DB_URL))
-    print(f"demo data ready in {settings.data_dir()}: {n} daily flight files, reference tables {REFERENCE_TABLES}")
+    print(
+        f"demo data ready in {settings.data_dir()}: {n} daily flight files, reference tables {REFERENCE_TABLES}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,10 +8,12 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from assets.landing import quarantine_file
 from assets.partitions import partition_bounds
 from assets.raw_flights import RAW_FLIGHTS_KEY
-from jobs.pipelines import flights_pipeline_job
+from assets.reference import REFERENCE_ASSETS
+from jobs.pipelines import flights_pipeline_job, reference_job
 from resources.landing import LandingArea
 from sensors.landing_files import LandingCursor, contiguous_ranges, run_key, scan
 
+REFERENCE_KEYS = [asset.key for asset in REFERENCE_ASSETS]
 # A file must be quiet this long before it is read (a writer that does not use a temp name).
 SETTLE_SECONDS_ENV = "FLIGHTDECK_LANDING_SETTLE_SECONDS"
 # At most this many consecutive days in one run: a burst of 365 files is one run, not 365 processes.
@@ -32,8 +34,16 @@ def latest_materialization_by_partition(instance: dg.DagsterInstance) -> dict[st
         cursor = page.cursor
 
 
+def reference_bootstrap(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
+    """On a fresh instance the marts need the reference snapshots first: request them once, ahead of
+    the flights runs (the run queue is FIFO and the writer pool lets one run at a time)."""
+    if all(instance.get_latest_materialization_event(key) for key in REFERENCE_KEYS):
+        return []
+    return [dg.RunRequest(run_key="reference-bootstrap", job_name=reference_job.name)]
+
+
 @dg.sensor(
-    job=flights_pipeline_job,
+    jobs=[flights_pipeline_job, reference_job],
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
@@ -48,7 +58,9 @@ def flights_landing_sensor(context: dg.SensorEvaluationContext, landing: Landing
     result = scan(landing.dataset_dir("flights"), cursor, start, end_exclusive, settle)
 
     for error in result.rejected:
-        copy = quarantine_file(error, landing.quarantine_root(), "flights", run_id="sensor:flights_landing_sensor")
+        copy = quarantine_file(
+            error, landing.quarantine_root(), "flights", run_id="sensor:flights_landing_sensor"
+        )
         context.log.warning(f"quarantined {error.path.name}: {error.reason}: {error.detail} -> {copy}")
         stat = error.path.stat()
         cursor.rejected[error.path.name] = [stat.st_size, stat.st_mtime_ns]
@@ -64,19 +76,33 @@ def flights_landing_sensor(context: dg.SensorEvaluationContext, landing: Landing
                 result.ready.remove(f)
 
     by_day = {f.partition_date: f for f in result.ready}
-    requests = []
+    requests = reference_bootstrap(context.instance) if by_day else []
     for first, last in contiguous_ranges(list(by_day), MAX_DAYS_PER_RUN):
         files = [f for day, f in by_day.items() if first <= day <= last]
         tags = {"flightdeck/trigger": "landing_file", "flightdeck/files": str(len(files))}
         if first == last:
-            requests.append(dg.RunRequest(run_key=run_key(files), partition_key=first.isoformat(), tags=tags))
+            requests.append(
+                dg.RunRequest(
+                    run_key=run_key(files),
+                    job_name=flights_pipeline_job.name,
+                    partition_key=first.isoformat(),
+                    tags=tags,
+                )
+            )
         else:
-            tags |= {ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()}
-            requests.append(dg.RunRequest(run_key=run_key(files), tags=tags))
+            tags |= {
+                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+            }
+            requests.append(
+                dg.RunRequest(run_key=run_key(files), job_name=flights_pipeline_job.name, tags=tags)
+            )
         for f in files:
             cursor.requested[f.path.name] = f.signature
 
     if not requests:
-        reason = f"no new landing files ({len(result.settling)} still settling, {len(result.rejected)} rejected)"
+        reason = (
+            f"no new landing files ({len(result.settling)} still settling, {len(result.rejected)} rejected)"
+        )
         return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor.dump())
     return dg.SensorResult(run_requests=requests, cursor=cursor.dump())

@@ -34,8 +34,14 @@ sys.path.insert(0, str(ROOT))
 def _prepare_demo_data() -> None:
     """Written when conftest is imported, before collection, so test modules can read it."""
     subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "prepare_demo_data.py"), "--data-dir", str(DEMO_DIR),
-         "--days", str(DEMO_DAYS)],
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "prepare_demo_data.py"),
+            "--data-dir",
+            str(DEMO_DIR),
+            "--days",
+            str(DEMO_DAYS),
+        ],
         check=True,
         capture_output=True,
     )

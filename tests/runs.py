@@ -6,14 +6,26 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from definitions import defs
 
 
-def run_job(job_name: str, instance: dg.DagsterInstance, partition: str | None = None,
-            partition_range: tuple[str, str] | None = None, asset_selection=None):
+def run_job(
+    job_name: str,
+    instance: dg.DagsterInstance,
+    partition: str | None = None,
+    partition_range: tuple[str, str] | None = None,
+    asset_selection=None,
+):
     job = defs.resolve_job_def(job_name)
     tags = {}
     if partition_range:
-        tags = {ASSET_PARTITION_RANGE_START_TAG: partition_range[0], ASSET_PARTITION_RANGE_END_TAG: partition_range[1]}
+        tags = {
+            ASSET_PARTITION_RANGE_START_TAG: partition_range[0],
+            ASSET_PARTITION_RANGE_END_TAG: partition_range[1],
+        }
     return job.execute_in_process(
-        instance=instance, partition_key=partition, tags=tags, raise_on_error=False, asset_selection=asset_selection
+        instance=instance,
+        partition_key=partition,
+        tags=tags,
+        raise_on_error=False,
+        asset_selection=asset_selection,
     )
 
 

@@ -23,10 +23,14 @@ def tick(env, instance, monkeypatch):
 
     def _tick():
         context = dg.build_sensor_context(
-            instance=instance, cursor=state["cursor"], resources={"landing": LandingArea(data_dir=str(env.root))}
+            instance=instance,
+            cursor=state["cursor"],
+            resources={"landing": LandingArea(data_dir=str(env.root))},
         )
         result = flights_landing_sensor(context)
         state["cursor"] = result.cursor
+        # The reference bootstrap is tested on its own below; here only the flights runs matter.
+        result.run_requests[:] = [r for r in result.run_requests if r.job_name == "flights_pipeline"]
         return result
 
     _tick.state = state
@@ -117,3 +121,12 @@ def test_contiguous_ranges_are_bounded():
         (dt.date(2013, 1, 5), dt.date(2013, 1, 6)),
         (dt.date(2013, 1, 9), dt.date(2013, 1, 9)),
     ]
+
+
+def test_fresh_instance_loads_reference_before_flights(env, instance, monkeypatch):
+    monkeypatch.setenv("FLIGHTDECK_LANDING_SETTLE_SECONDS", "0")
+    context = dg.build_sensor_context(
+        instance=instance, resources={"landing": LandingArea(data_dir=str(env.root))}
+    )
+    jobs = [r.job_name for r in flights_landing_sensor(context).run_requests]
+    assert jobs == ["reference_refresh", "flights_pipeline"]

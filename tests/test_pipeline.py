@@ -34,8 +34,15 @@ def expected_daily_performance(day: str) -> pd.DataFrame:
     return out.sort_index()
 
 
-MART_COLUMNS = ["flights_scheduled", "flights_cancelled", "flights_completed", "on_time_arrivals",
-                "avg_dep_delay_min", "avg_arr_delay_min", "on_time_rate"]
+MART_COLUMNS = [
+    "flights_scheduled",
+    "flights_cancelled",
+    "flights_completed",
+    "on_time_arrivals",
+    "avg_dep_delay_min",
+    "avg_arr_delay_min",
+    "on_time_rate",
+]
 
 
 def mart_rows(env, day):
@@ -86,12 +93,19 @@ def test_one_partition_end_to_end_then_idempotent(env, instance):
     assert materialization.metadata["rows_loaded"].value == n_day
 
     before = snapshot(env)
-    neighbour_lineage = env.query("SELECT DISTINCT _run_id FROM raw.flights WHERE flight_date = ?", [NEIGHBOUR])
+    neighbour_lineage = env.query(
+        "SELECT DISTINCT _run_id FROM raw.flights WHERE flight_date = ?", [NEIGHBOUR]
+    )
     again = run_job("flights_pipeline", instance, partition=DAY)
     assert again.success, failure_messages(again)
     assert snapshot(env) == before
-    assert env.query("SELECT DISTINCT _run_id FROM raw.flights WHERE flight_date = ?", [NEIGHBOUR]) == neighbour_lineage
-    audit = env.query("SELECT count(*), count(DISTINCT run_id) FROM ops.load_audit WHERE partition_date = ?", [DAY])
+    assert (
+        env.query("SELECT DISTINCT _run_id FROM raw.flights WHERE flight_date = ?", [NEIGHBOUR])
+        == neighbour_lineage
+    )
+    audit = env.query(
+        "SELECT count(*), count(DISTINCT run_id) FROM ops.load_audit WHERE partition_date = ?", [DAY]
+    )
     assert audit == [(2, 2)]  # history kept, one row per load
 
 

@@ -27,11 +27,15 @@ def test_failing_quarantine_gate_blocks_marts_until_the_partition_is_fixed(env, 
     # The dbt step never ran: no mart table exists, no staging asset was materialized.
     assert env.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts'") == [(0,)]
     assert instance.get_latest_materialization_event(dg.AssetKey(["marts", "fct_flights"])) is None
-    metadata = instance.get_latest_materialization_event(dg.AssetKey(["raw", "flights"])).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey(["raw", "flights"])
+    ).asset_materialization.metadata
     assert metadata["rows_quarantined"].value == len(good) // 50
     assert metadata["schema_failures"].value == 0  # a bad code, not a bad type
 
     write_lines(env, DAY, good)  # the corrected file
     fixed = run_job("flights_pipeline", instance, partition=DAY)
     assert fixed.success, failure_messages(fixed)
-    assert env.query("SELECT count(*) FROM marts.fct_flights WHERE flight_date = ?", [DAY]) == [(len(good) - 1,)]
+    assert env.query("SELECT count(*) FROM marts.fct_flights WHERE flight_date = ?", [DAY]) == [
+        (len(good) - 1,)
+    ]

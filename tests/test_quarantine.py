@@ -29,10 +29,20 @@ def _rewrite_header(env, transform):
 FILE_CASES = {
     "missing_column": (lambda env: _rewrite_header(env, lambda h: h.replace(",tailnum", "")), "bad_columns"),
     "extra_column": (lambda env: _rewrite_header(env, lambda h: h + ",gate"), "bad_columns"),
-    "renamed_column": (lambda env: _rewrite_header(env, lambda h: h.replace("dep_delay", "departure_delay")), "bad_columns"),
-    "wrong_delimiter": (lambda env: write_lines(env, DAY, [l.replace(",", ";") for l in csv_lines(env, DAY)]), "bad_delimiter"),
-    "bad_encoding": (lambda env: env.landing_file(DAY).write_bytes(
-        env.landing_file(DAY).read_bytes().replace(b"UA", "Ü".encode("latin-1") + b"A", 1)), "bad_encoding"),
+    "renamed_column": (
+        lambda env: _rewrite_header(env, lambda h: h.replace("dep_delay", "departure_delay")),
+        "bad_columns",
+    ),
+    "wrong_delimiter": (
+        lambda env: write_lines(env, DAY, [line.replace(",", ";") for line in csv_lines(env, DAY)]),
+        "bad_delimiter",
+    ),
+    "bad_encoding": (
+        lambda env: env.landing_file(DAY).write_bytes(
+            env.landing_file(DAY).read_bytes().replace(b"UA", "Ü".encode("latin-1") + b"A", 1)
+        ),
+        "bad_encoding",
+    ),
     "zero_bytes": (lambda env: env.landing_file(DAY).write_bytes(b""), "empty_file"),
     "header_only": (lambda env: write_lines(env, DAY, csv_lines(env, DAY)[:1]), "no_data_rows"),
 }
@@ -80,7 +90,11 @@ def test_complete_gzip_and_parquet_load_like_csv(env):
 
 @pytest.mark.parametrize(
     ("name", "reason"),
-    [("2013-01-xx.csv", "bad_name"), ("2014-03-01.csv", "out_of_range"), ("2013-01-02.xlsx", "unsupported_format")],
+    [
+        ("2013-01-xx.csv", "bad_name"),
+        ("2014-03-01.csv", "out_of_range"),
+        ("2013-01-02.xlsx", "unsupported_format"),
+    ],
 )
 def test_badly_named_files_are_refused_by_the_contract(env, name, reason):
     import datetime as dt
@@ -148,10 +162,10 @@ def test_replay_after_fix_resolves_quarantine_without_double_counting(env):
     write_lines(env, DAY, good)  # the sender delivers a corrected file: replay = re-ingest the partition
     replay = ingest(env, DAY, run_id="run-3")
     assert replay.rows_quarantined == 0 and replay.rows_loaded == len(good) - 1
-    statuses = env.query("SELECT status, resolved_by_run_id, count(*) FROM quarantine.flights GROUP BY ALL ORDER BY ALL")
+    statuses = env.query(
+        "SELECT status, resolved_by_run_id, count(*) FROM quarantine.flights GROUP BY ALL ORDER BY ALL"
+    )
     assert statuses == [("resolved", "run-3", 2), ("superseded", "run-2", 2)]
     assert env.query("SELECT count(*) FROM raw.flights") == [(len(good) - 1,)]
-    newest = env.query(
-        "SELECT rows_quarantined FROM ops.load_audit ORDER BY loaded_at DESC LIMIT 1"
-    )
+    newest = env.query("SELECT rows_quarantined FROM ops.load_audit ORDER BY loaded_at DESC LIMIT 1")
     assert newest == [(0,)]

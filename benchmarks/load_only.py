@@ -1,0 +1,31 @@
+"""flightdeck's validate-and-load of a window, without Dagster: contract checks, validation, load.
+
+Usage: python benchmarks/load_only.py DATA_DIR FIRST_DAY LAST_DAY  (prints rows read)
+"""
+
+import datetime as dt
+import sys
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+warnings.filterwarnings("ignore")
+
+import duckdb  # noqa: E402
+
+from assets.daily_loader import load_window  # noqa: E402
+from assets.flights_dataset import FLIGHTS  # noqa: E402
+from assets.raw_flights import contract_checked_files  # noqa: E402
+from assets.schemas import column_names  # noqa: E402
+from resources.landing import LandingArea  # noqa: E402
+
+data = Path(sys.argv[1])
+first, last = dt.date.fromisoformat(sys.argv[2]), dt.date.fromisoformat(sys.argv[3])
+days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+files = contract_checked_files(
+    LandingArea(data_dir=str(data)), "flights", column_names(FLIGHTS.model), days, "bench"
+)
+con = duckdb.connect(str(data / "load_only.duckdb"))
+loads = load_window(con, FLIGHTS, files, (first, last), "bench")
+con.close()
+print(sum(load.rows_read for load in loads))

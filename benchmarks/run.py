@@ -1,0 +1,187 @@
+"""`make bench`: flightdeck against a plain-DuckDB script doing the same work, in the same run.
+
+Measures (wall seconds, peak RSS of the measured process tree), each in a fresh process:
+- plain DuckDB: read all daily CSVs, build fct_flights and agg_daily_carrier_performance;
+- flightdeck load only: contract checks + validation + quarantine + atomic load (no Dagster);
+- flightdeck ranged backfill: `dagster asset materialize --select 'raw/flights*' --partition-range ...`,
+  one run through the marts, validation and dbt included;
+- one run per partition: the median of a few single-partition runs, times 365 (running all 365 would
+  take hours on a 2-core machine; the extrapolation is marked as such).
+For the 1x year and the 10x year (each day repeated 10 times, flight numbers offset by 10000*k).
+Writes benchmarks/results/latest.md and latest.json.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+WORK = ROOT / "benchmarks" / ".work"
+RESULTS = ROOT / "benchmarks" / "results"
+YEAR = ("2013-01-01", "2013-12-31")
+
+
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in GB, stdout) of one command in a fresh process (GNU time's %M)."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *cmd], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    peak_kb = int(done.stderr.strip().splitlines()[-1])
+    return wall, peak_kb / 1024 / 1024, done.stdout.strip()
+
+
+def prepare(scale: int) -> Path:
+    data = WORK / f"scale{scale}"
+    if not (data / "landing" / "flights" / "2013-12-31.csv").exists():
+        subprocess.run(
+            [
+                str(BIN / "python"),
+                "scripts/prepare_demo_data.py",
+                "--data-dir",
+                str(data),
+                "--scale",
+                str(scale),
+            ],
+            cwd=ROOT,
+            check=True,
+        )
+    return data
+
+
+def env_for(data: Path, home: Path) -> dict[str, str]:
+    for name in ("warehouse.duckdb", "plain.duckdb", "load_only.duckdb"):
+        (data / name).unlink(missing_ok=True)
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "FLIGHTDECK_DATA_DIR": str(data),
+        "FLIGHTDECK_DUCKDB_PATH": str(data / "warehouse.duckdb"),
+        "FLIGHTDECK_REFERENCE_DB_URL": f"sqlite:///{data / 'reference.sqlite'}",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+
+
+def median_of(n: int, fn) -> tuple[float, float]:
+    samples = [fn() for _ in range(n)]
+    return statistics.median(s[0] for s in samples), max(s[1] for s in samples)
+
+
+def dagster(*args: str) -> list[str]:
+    return [str(BIN / "dagster"), "asset", "materialize", "-f", "definitions.py", *args]
+
+
+def bench_scale(scale: int, repeats: int, per_partition_samples: int) -> dict:
+    data = prepare(scale)
+    home = WORK / f"home{scale}"
+    figures: dict[str, object] = {"scale": scale}
+
+    def plain():
+        env = env_for(data, home)
+        return run([str(BIN / "python"), "benchmarks/plain_duckdb.py", str(data)], env)
+
+    figures["plain_duckdb_s"], figures["plain_duckdb_peak_gb"] = median_of(repeats, plain)
+
+    def load_only(first, last):
+        def once():
+            env = env_for(data, home)
+            wall, peak, rows = run(
+                [str(BIN / "python"), "benchmarks/load_only.py", str(data), first, last], env
+            )
+            figures[f"rows_{first}_{last}"] = int(rows)
+            return wall, peak
+
+        return once
+
+    figures["load_day_s"], _ = median_of(repeats, load_only("2013-07-01", "2013-07-01"))
+    figures["load_year_s"], figures["load_year_peak_gb"] = median_of(repeats, load_only(*YEAR))
+    figures["rows_year"] = figures.pop(f"rows_{YEAR[0]}_{YEAR[1]}")
+    figures["rows_day"] = figures.pop("rows_2013-07-01_2013-07-01")
+
+    def ranged():
+        env = env_for(data, home)
+        run(dagster("--select", "raw/airlines,raw/airports,raw/planes"), env)
+        return run(dagster("--select", "raw/flights*", "--partition-range", f"{YEAR[0]}...{YEAR[1]}"), env)[
+            :2
+        ]
+
+    figures["ranged_backfill_s"], figures["ranged_backfill_peak_gb"] = median_of(
+        1 if scale > 1 else repeats, ranged
+    )
+
+    if per_partition_samples:
+        env = env_for(data, home)
+        run(dagster("--select", "raw/airlines,raw/airports,raw/planes"), env)
+        days = [f"2013-03-{d:02d}" for d in range(1, per_partition_samples + 1)]
+        walls = [run(dagster("--select", "raw/flights*", "--partition", day), env)[0] for day in days]
+        figures["per_partition_run_s"] = statistics.median(walls)
+        figures["per_partition_year_s_extrapolated"] = statistics.median(walls) * 365
+    return figures
+
+
+def markdown(results: list[dict]) -> str:
+    lines = [
+        "# flightdeck benchmarks",
+        "",
+        f"Machine: {os.cpu_count()} cores. Wall seconds, medians; peak RSS of the measured process.",
+        "Produced by `make bench` (benchmarks/run.py); each figure is a fresh process, so Python and",
+        "Dagster start-up are included where a user would pay them.",
+        "",
+        "| scale | rows | plain DuckDB | flightdeck load only | load rows/s | ranged backfill (CLI, through marts) "
+        "| ranged / plain | per-partition run | per-partition year (extrapolated) | per-partition / ranged |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        per_part = r.get("per_partition_run_s")
+        lines.append(
+            f"| {r['scale']}x | {r['rows_year']:,} | {r['plain_duckdb_s']:.1f} s ({r['plain_duckdb_peak_gb']:.2f} GB) "
+            f"| {r['load_year_s']:.1f} s ({r['load_year_peak_gb']:.2f} GB) | {r['rows_year'] / r['load_year_s']:,.0f} "
+            f"| {r['ranged_backfill_s']:.1f} s ({r['ranged_backfill_peak_gb']:.2f} GB) "
+            f"| {r['ranged_backfill_s'] / r['plain_duckdb_s']:.1f}x "
+            + (
+                f"| {per_part:.1f} s | {r['per_partition_year_s_extrapolated'] / 60:.0f} min "
+                f"| {r['per_partition_year_s_extrapolated'] / r['ranged_backfill_s']:.0f}x |"
+                if per_part
+                else "| - | - | - |"
+            )
+        )
+    day = results[0]
+    lines += [
+        "",
+        f"One day ({day['rows_day']:,} rows, 1x): validate and load in {day['load_day_s']:.2f} s "
+        f"({day['rows_day'] / day['load_day_s']:,.0f} rows/s including process start-up).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scales", default="1,10")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--per-partition-samples", type=int, default=3)
+    args = parser.parse_args()
+    results = []
+    for scale in (int(s) for s in args.scales.split(",")):
+        results.append(bench_scale(scale, args.repeats, args.per_partition_samples if scale == 1 else 0))
+        print(json.dumps(results[-1]), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / "latest.md").write_text(markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Start and stop a real `dagster dev` (webserver + daemon) on 127.0.0.1 for end-to-end tests."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 1.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@contextmanager
+def dagster_dev(data_dir: Path, dagster_home: Path, extra_env: dict[str, str] | None = None):
+    """Yields (base_url, instance); stops the whole process group on exit, bounded."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "FLIGHTDECK_DATA_DIR": str(data_dir),
+        "FLIGHTDECK_DUCKDB_PATH": str(data_dir / "warehouse.duckdb"),
+        "FLIGHTDECK_REFERENCE_DB_URL": f"sqlite:///{data_dir / 'reference.sqlite'}",
+        "FLIGHTDECK_LANDING_SETTLE_SECONDS": "1",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(extra_env or {}),
+    }
+    log = (dagster_home / "dagster_dev.log").open("w")
+    proc = subprocess.Popen(
+        [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+
+    def up():
+        if proc.poll() is not None:
+            raise RuntimeError(f"dagster dev exited early; see {log.name}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/server_info", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(up, timeout=180, what="the Dagster webserver")
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            yield base_url, instance
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        log.close()
+
+
+def finished_runs(instance: dg.DagsterInstance, job_name: str | None = None):
+    runs = instance.get_runs(dg.RunsFilter(job_name=job_name) if job_name else None)
+    return [r for r in runs if r.is_finished], [r for r in runs if not r.is_finished]

@@ -1,0 +1,73 @@
+"""Definitions load fast and without side effects; a snapshot catches accidental drift."""
+
+import json
+from pathlib import Path
+
+from definitions import defs
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
+
+
+def inventory() -> dict[str, list[str]]:
+    graph = defs.resolve_asset_graph()
+    return {
+        "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
+        "checks": sorted(f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys),
+        "jobs": sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")),
+        "schedules": sorted(s.name for s in defs.schedules or []),
+        "sensors": sorted(s.name for s in defs.sensors or []),
+    }
+
+
+def test_definitions_match_snapshot():
+    """On purpose changes: regenerate with `UPDATE_SNAPSHOT=1 pytest tests/test_definitions.py`."""
+    import os
+
+    current = inventory()
+    if os.environ.get("UPDATE_SNAPSHOT"):
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(current, indent=2) + "\n")
+    assert current == json.loads(SNAPSHOT.read_text())
+
+
+def test_required_asset_keys_groups_and_partitions():
+    graph = defs.resolve_asset_graph()
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert groups["raw/flights"] == "raw" and groups["raw/planes"] == "raw"
+    assert groups["staging/stg_flights"] == "staging" and groups["marts/fct_flights"] == "marts"
+    daily = [
+        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None
+    ]
+    assert sorted(daily) == [
+        "marts/agg_daily_carrier_performance",
+        "marts/fct_flights",
+        "raw/flights",
+        "staging/stg_flights",
+    ]
+    raw_flights = graph.get(__import__("dagster").AssetKey(["raw", "flights"]))
+    assert raw_flights.partitions_def.get_first_partition_key() == "2013-01-01"
+    assert raw_flights.partitions_def.get_last_partition_key() == "2013-12-31"
+
+
+def test_every_asset_is_described_and_owned():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description, key
+        assert node.owners, key
+
+
+def test_loading_definitions_never_opens_the_warehouse(tmp_path):
+    import subprocess
+    import sys
+
+    db = tmp_path / "never.duckdb"
+    env = {"FLIGHTDECK_DUCKDB_PATH": str(db), "FLIGHTDECK_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    subprocess.run(
+        [sys.executable, "-c", "import definitions"],
+        cwd=Path(__file__).parent.parent,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    assert not db.exists()

@@ -1,0 +1,59 @@
+"""Warehouse connections: short-lived, lock conflicts retried with bounded backoff then a clear error."""
+
+import random
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from resources.warehouse import DuckDBWarehouse, WarehouseLockedError, backoff_delays
+
+
+def test_backoff_is_exponential_jittered_and_capped():
+    delays = backoff_delays(8, base=0.5, cap=4.0, rng=random.Random(7))
+    assert len(delays) == 8
+    assert all(0 <= d <= min(4.0, 0.5 * 2**k) for k, d in enumerate(delays))
+    assert len(set(delays)) == 8  # jitter: no two waits alike
+
+
+def hold_write_lock(path, seconds):
+    code = textwrap.dedent(f"""
+        import duckdb, time
+        con = duckdb.connect({str(path)!r})
+        print("locked", flush=True)
+        time.sleep({seconds})
+        con.close()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_lock_held_briefly_by_another_process_is_waited_out(tmp_path):
+    db = tmp_path / "w.duckdb"
+    holder = hold_write_lock(db, 1.5)
+    warehouse = DuckDBWarehouse(path=str(db), lock_retry_attempts=10, lock_retry_base_seconds=0.2)
+    start = time.monotonic()
+    with warehouse.connect() as con:
+        assert con.execute("SELECT 42").fetchone() == (42,)
+    assert time.monotonic() - start >= 0.5
+    holder.wait(timeout=10)
+
+
+def test_a_lock_held_too_long_fails_with_a_clear_message(tmp_path):
+    db = tmp_path / "w.duckdb"
+    holder = hold_write_lock(db, 20)
+    try:
+        warehouse = DuckDBWarehouse(
+            path=str(db), lock_retry_attempts=3, lock_retry_base_seconds=0.05, lock_retry_max_seconds=0.1
+        )
+        with (
+            pytest.raises(WarehouseLockedError, match="locked by another process after 4 attempts"),
+            warehouse.connect(),
+        ):
+            pass
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

@@ -1,5 +1,6 @@
 """Retry, backfill and ownership policies shared by assets."""
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,3 +31,24 @@ def retry_only_transient(*transient: type[BaseException]) -> Iterator[None]:
         raise
     except Exception as exc:
         raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
+
+
+# Daily data is expected within a day and a bit of the last load; reference snapshots nightly; ops nightly.
+# Applied once, where Definitions are assembled (definitions.py), by group.
+FRESHNESS_BY_GROUP = {
+    "raw": dg.FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(hours=26), warn_window=dt.timedelta(hours=25)
+    ),
+    "staging": dg.FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(hours=27), warn_window=dt.timedelta(hours=25)
+    ),
+    "marts": dg.FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(hours=27), warn_window=dt.timedelta(hours=25)
+    ),
+    "ops": dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=26)),
+}
+
+
+def with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
+    policy = FRESHNESS_BY_GROUP.get(spec.group_name or "")
+    return spec.replace_attributes(freshness_policy=policy) if policy else spec

@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from assets.partitions import DAILY_PARTITIONS
 from assets.raw_flights import RAW_FLIGHTS_KEY
 from assets.reference import REFERENCE_ASSETS
 
@@ -13,7 +12,6 @@ REFERENCE_MAX_RUNTIME_S = 900
 flights_pipeline_job = dg.define_asset_job(
     name="flights_pipeline",
     selection=dg.AssetSelection.assets(RAW_FLIGHTS_KEY).downstream(),
-    partitions_def=DAILY_PARTITIONS,
     description="Load daily flights files and update the staging and marts for the same partitions.",
     tags={"dagster/max_runtime": str(FLIGHTS_PIPELINE_MAX_RUNTIME_S)},
 )
@@ -23,4 +21,11 @@ reference_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*REFERENCE_ASSETS),
     description="Snapshot the reference tables (the marts read them through ephemeral staging models).",
     tags={"dagster/max_runtime": str(REFERENCE_MAX_RUNTIME_S)},
+)
+
+ops_job = dg.define_asset_job(
+    name="ops_nightly",
+    selection=dg.AssetSelection.groups("ops"),
+    description="Refresh the ops assets (pipeline health) from the Dagster instance's history.",
+    tags={"dagster/max_runtime": "600"},
 )

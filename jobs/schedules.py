@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from jobs.pipelines import reference_job
+from jobs.pipelines import ops_job, reference_job
 
 # The reference database is pulled nightly; unchanged tables keep their data version.
 reference_nightly_schedule = dg.ScheduleDefinition(
@@ -12,4 +12,13 @@ reference_nightly_schedule = dg.ScheduleDefinition(
     execution_timezone="America/New_York",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Snapshot the reference tables every night at 02:00 New York time.",
+)
+
+ops_nightly_schedule = dg.ScheduleDefinition(
+    name="ops_nightly",
+    job=ops_job,
+    cron_schedule="30 3 * * *",
+    execution_timezone="America/New_York",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Recompute ops/pipeline_health every night at 03:30 New York time.",
 )

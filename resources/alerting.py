@@ -20,7 +20,9 @@ class Alert:
     kind: str  # run_failure, recovery, ...
     dedupe_key: str  # the same key within the throttle window is recorded but not sent again
     summary: str
-    details: dict[str, str] = field(default_factory=dict)  # job, asset, partition, step, check, error, run_url
+    details: dict[str, str] = field(
+        default_factory=dict
+    )  # job, asset, partition, step, check, error, run_url
 
     def text(self) -> str:
         lines = [f"[flightdeck] {self.summary}"]

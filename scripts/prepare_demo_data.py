@@ -67,7 +67,9 @@ def main() -> None:
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args()
     if args.data_dir:
+        # An explicit data dir holds everything, whatever FLIGHTDECK_* the caller's environment has.
         os.environ[settings.DATA_DIR] = str(Path(args.data_dir).resolve())
+        os.environ.pop(settings.REFERENCE_DB_URL, None)
     settings.apply_defaults()
     n = write_flights(settings.landing_dir() / "flights", args.days, args.scale, args.force)
     if not args.skip_reference:

@@ -1,0 +1,102 @@
+"""ops/pipeline_health: how the pipelines have been doing, from the Dagster instance's own history."""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from assets.health_metrics import RunSample, job_health
+from assets.policies import OWNERS, TRANSIENT_RETRY, retry_only_transient
+from assets.raw_flights import RAW_FLIGHTS_KEY
+from jobs.sla import JOB_SLA_SECONDS
+from resources.warehouse import WRITER_POOL, DuckDBWarehouse, WarehouseLockedError
+
+WINDOW_DAYS = 7
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def run_samples(instance: dg.DagsterInstance, since: dt.datetime) -> list[RunSample]:
+    samples = []
+    for record in instance.get_run_records(dg.RunsFilter(created_after=since)):
+        run = record.dagster_run
+        if run.job_name.startswith("__") and run.job_name != "__ASSET_JOB":
+            continue
+        duration = record.end_time - record.start_time if record.start_time and record.end_time else None
+        samples.append(
+            RunSample(
+                run.job_name, run.status == dg.DagsterRunStatus.SUCCESS, run.status in FINISHED, duration
+            )
+        )
+    return samples
+
+
+def rows_processed(instance: dg.DagsterInstance, since: dt.datetime) -> dict[str, object]:
+    """Rows loaded and quarantined by raw/flights runs in the window, and the latest partition loaded.
+
+    A ranged run records one materialization per partition with the run's totals, so totals are
+    counted once per run.
+    """
+    per_run: dict[str, tuple[int, int]] = {}
+    last_partition = None
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(RAW_FLIGHTS_KEY, limit=1000, cursor=cursor, ascending=True)
+        for record in page.records:
+            if record.timestamp < since.timestamp():
+                continue
+            metadata = record.asset_materialization.metadata
+            per_run[record.run_id] = (
+                int(metadata["rows_loaded"].value) if "rows_loaded" in metadata else 0,
+                int(metadata["rows_quarantined"].value) if "rows_quarantined" in metadata else 0,
+            )
+            if record.partition_key and (last_partition is None or record.partition_key > last_partition):
+                last_partition = record.partition_key
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    return {
+        "rows_loaded": sum(loaded for loaded, _ in per_run.values()),
+        "rows_quarantined": sum(quarantined for _, quarantined in per_run.values()),
+        "last_partition_loaded": last_partition or "",
+    }
+
+
+@dg.asset(
+    key=["ops", "pipeline_health"],
+    description=(
+        f"Per job over the last {WINDOW_DAYS} days, from the Dagster instance's run history: runs, success and "
+        "error rate, duration p50/p95/p99, SLA compliance; rows loaded and quarantined by raw/flights. "
+        "Written to ops.pipeline_health (one row per job per refresh, history kept)."
+    ),
+    group_name="ops",
+    kinds={"duckdb", "dagster"},
+    owners=OWNERS,
+    pool=WRITER_POOL,
+    retry_policy=TRANSIENT_RETRY,
+)
+def pipeline_health(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=WINDOW_DAYS)
+    samples = run_samples(context.instance, since)  # the running refresh itself counts once finished
+    jobs = sorted({s.job for s in samples})
+    health = [job_health(job, [s for s in samples if s.job == job], JOB_SLA_SECONDS.get(job)) for job in jobs]
+    rows = rows_processed(context.instance, since)
+    frame = pd.DataFrame([h.__dict__ for h in health]).assign(
+        window_days=WINDOW_DAYS, computed_at=pd.Timestamp.now(tz="UTC"), **rows
+    )
+    with retry_only_transient(WarehouseLockedError), warehouse.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+        con.register("health", frame)
+        con.execute("CREATE TABLE IF NOT EXISTS ops.pipeline_health AS SELECT * FROM health LIMIT 0")
+        con.execute("INSERT INTO ops.pipeline_health BY NAME SELECT * FROM health")
+    metadata: dict[str, object] = {
+        "health": dg.MetadataValue.md(
+            frame.drop(columns=["computed_at"]).to_markdown(index=False, floatfmt=".3g")
+        ),
+        **rows,
+    }
+    for h in health:
+        for name in ("runs", "success_rate", "error_rate", "p50_s", "p95_s", "p99_s", "sla_compliance"):
+            value = getattr(h, name)
+            if value is not None:
+                metadata[f"{h.job}/{name}"] = float(value)
+    return dg.MaterializeResult(metadata=metadata)

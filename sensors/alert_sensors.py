@@ -1,0 +1,114 @@
+"""Run-status sensors that raise alerts: a failed run, and the recovery after it."""
+
+import dagster as dg
+
+from resources import settings
+from resources.alert_log import mark_recovered, open_failure_for, raise_alert, redeliver_failed
+from resources.alerting import Alert, AlertChannels
+from resources.warehouse import DuckDBWarehouse, WarehouseLockedError
+
+PARTITION_TAG = "dagster/partition"
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+BACKFILL_TAG = "dagster/backfill"
+
+
+def throttle_seconds() -> float:
+    return float(settings.get(settings.ALERT_THROTTLE_SECONDS))
+
+
+def run_url(run_id: str) -> str:
+    return f"{settings.get(settings.UI_URL).rstrip('/')}/runs/{run_id}"
+
+
+def partition_of(run: dg.DagsterRun) -> str:
+    if PARTITION_TAG in run.tags:
+        return run.tags[PARTITION_TAG]
+    if all(tag in run.tags for tag in RANGE_TAGS):
+        return "...".join(run.tags[tag] for tag in RANGE_TAGS)
+    return ""
+
+
+def unmaterialized_assets(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetKey]:
+    """Assets the run planned to materialize but did not: what the failure left stale."""
+
+    def keys(event_type: dg.DagsterEventType) -> set[dg.AssetKey]:
+        records = instance.get_records_for_run(run_id=run_id, of_type=event_type, limit=10_000).records
+        return {record.event_log_entry.dagster_event.asset_key for record in records}
+
+    planned = keys(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+    return sorted(planned - keys(dg.DagsterEventType.ASSET_MATERIALIZATION), key=lambda k: k.to_user_string())
+
+
+def failure_alert(context: dg.RunFailureSensorContext) -> Alert:
+    run = context.dagster_run
+    steps = context.get_step_failure_events()
+    errors = [
+        (
+            event.step_key or "",
+            event.event_specific_data.error.message.strip() if event.event_specific_data.error else "",
+        )
+        for event in steps
+    ]
+    error = "; ".join(message for _, message in errors) or (context.failure_event.message or "run failed")
+    assets = ", ".join(key.to_user_string() for key in unmaterialized_assets(context.instance, run.run_id))
+    partition = partition_of(run)
+    # One alert per backfill (a 365-partition backfill failing everywhere is one message), otherwise per
+    # job and partition; repeats within the throttle window are recorded but not sent.
+    group = run.tags.get(BACKFILL_TAG) or partition
+    return Alert(
+        kind="run_failure",
+        dedupe_key=f"run_failure:{run.job_name}:{group}",
+        summary=f"run of {run.job_name} failed" + (f" for {partition}" if partition else ""),
+        details={
+            "job": run.job_name,
+            "asset": assets,
+            "partition": partition,
+            "backfill": run.tags.get(BACKFILL_TAG, ""),
+            "step": ", ".join(step for step, _ in errors),
+            "error": error[:2000],
+            "run_url": run_url(run.run_id),
+        },
+    )
+
+
+@dg.run_failure_sensor(
+    name="run_failure_alert_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Alerts (email, webhook, ops.alerts) when any flightdeck run fails; throttled per job/partition/backfill.",
+)
+def run_failure_alert_sensor(
+    context: dg.RunFailureSensorContext, alert_channels: AlertChannels, warehouse: DuckDBWarehouse
+):
+    alert = failure_alert(context)
+    context.log.error(alert.text())
+    # A locked warehouse raises here; the tick fails and Dagster evaluates this run again next tick.
+    with warehouse.connect() as con:
+        status = raise_alert(con, alert_channels, alert, throttle_seconds())
+        redeliver_failed(con, alert_channels)
+    context.log.info(f"alert {alert.dedupe_key}: {status}")
+
+
+@dg.run_status_sensor(
+    name="run_recovery_alert_sensor",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Announces once that a job which had failed succeeded again.",
+)
+def run_recovery_alert_sensor(
+    context: dg.RunStatusSensorContext, alert_channels: AlertChannels, warehouse: DuckDBWarehouse
+):
+    run = context.dagster_run
+    try:
+        with warehouse.connect() as con:
+            if not open_failure_for(con, run.job_name):
+                return
+            alert = Alert(
+                kind="recovery",
+                dedupe_key=f"recovery:{run.job_name}:{run.run_id}",
+                summary=f"{run.job_name} recovered",
+                details={"job": run.job_name, "partition": partition_of(run), "run_url": run_url(run.run_id)},
+            )
+            raise_alert(con, alert_channels, alert, throttle_seconds=0)
+            mark_recovered(con, run.job_name)
+    except WarehouseLockedError:
+        raise  # the tick fails and is evaluated again

@@ -11,7 +11,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
-.PHONY: install dev demo-data test test-fast lint format bench clean
+.PHONY: install dev demo-data test test-fast lint format bench prod-local clean
 
 install: $(VENV)/.installed $(MANIFEST)  ## Reproducible .venv from uv.lock + the dbt manifest; no-op when up to date
 
@@ -48,6 +48,9 @@ format: install
 
 bench: install  ## Speed figures; writes benchmarks/results/latest.md
 	$(BIN)/python benchmarks/run.py
+
+prod-local: install demo-data  ## Code server + webserver + daemon against the local PostgreSQL (deploy/)
+	scripts/prod_local.sh
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs .pytest_cache

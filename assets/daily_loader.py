@@ -15,7 +15,10 @@ Accounting holds per partition: rows_read = rows_loaded + rows_quarantined + row
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pandera.pandas as pa
@@ -23,6 +26,17 @@ import pandera.pandas as pa
 from assets.landing import LandingFile
 from assets.sql_validation import CompiledColumn, compile_model, failure_reasons_sql
 from assets.warehouse_schema import ensure_dataset_tables
+
+# Crash-safety tests (tests/test_crash_safety.py) set this to a file path: the first load to reach the
+# commit writes its pid there and waits inside the open transaction, so the test can SIGKILL it mid-write.
+CRASH_TEST_MARKER_ENV = "FLIGHTDECK_CRASH_TEST_MARKER"
+
+
+def pause_for_crash_test() -> None:
+    marker = os.environ.get(CRASH_TEST_MARKER_ENV)
+    if marker and not Path(marker).exists():
+        Path(marker).write_text(str(os.getpid()))
+        time.sleep(600)
 
 
 @dataclass(frozen=True)
@@ -222,6 +236,7 @@ def load_window(
                 )
             ],
         )
+        pause_for_crash_test()
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

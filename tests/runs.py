@@ -35,9 +35,19 @@ def load_reference(instance: dg.DagsterInstance):
     return result
 
 
+def _error_chain(error) -> list[str]:
+    """A serialised error and its causes (a step that exhausted its retries hides the original error)."""
+    messages = []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause or error.context
+    return messages
+
+
 def failure_messages(result) -> str:
-    return "\n".join(
-        str(event.event_specific_data.error.message if event.event_specific_data.error else event.message)
-        for event in result.all_events
-        if event.is_failure
-    )
+    lines = []
+    for event in result.all_events:
+        if event.is_failure:
+            error = getattr(event.event_specific_data, "error", None)
+            lines.extend(_error_chain(error) if error else [event.message or ""])
+    return "\n".join(lines)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make prod-local`: code server + webserver + daemon, as in production, against the local PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export DAGSTER_PG_HOST=${DAGSTER_PG_HOST:-127.0.0.1} DAGSTER_PG_PORT=${DAGSTER_PG_PORT:-5432}
+export DAGSTER_PG_DB=${DAGSTER_PG_DB:-flightdeck_dagster} DAGSTER_PG_USER=${DAGSTER_PG_USER:-postgres}
+export DAGSTER_PG_PASSWORD=${DAGSTER_PG_PASSWORD:-}
+export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.dagster_home_prod}
+mkdir -p "$DAGSTER_HOME" && cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+psql -h "$DAGSTER_PG_HOST" -p "$DAGSTER_PG_PORT" -U "$DAGSTER_PG_USER" -d postgres -tAc \
+  "SELECT 1 FROM pg_database WHERE datname = '$DAGSTER_PG_DB'" | grep -q 1 \
+  || psql -h "$DAGSTER_PG_HOST" -p "$DAGSTER_PG_PORT" -U "$DAGSTER_PG_USER" -d postgres -c "CREATE DATABASE $DAGSTER_PG_DB"
+
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
+$BIN/dagster code-server start -h 127.0.0.1 -p 4266 -f definitions.py --location-name flightdeck & pids+=($!)
+for _ in $(seq 1 120); do (echo > /dev/tcp/127.0.0.1/4266) 2>/dev/null && break; sleep 1; done
+$BIN/dagster-webserver -h 127.0.0.1 -p "${PORT:-3000}" -w deploy/workspace.yaml & pids+=($!)
+$BIN/dagster-daemon run -w deploy/workspace.yaml & pids+=($!)
+wait -n

@@ -98,16 +98,21 @@ def bench_scale(scale: int, repeats: int, per_partition_samples: int) -> dict:
     def load_only(first, last):
         def once():
             env = env_for(data, home)
-            wall, peak, rows = run(
+            wall, peak, out = run(
                 [str(BIN / "python"), "benchmarks/load_only.py", str(data), first, last], env
             )
+            rows, work_s = out.split()
             figures[f"rows_{first}_{last}"] = int(rows)
+            work.setdefault((first, last), []).append(float(work_s))
             return wall, peak
 
         return once
 
+    work: dict[tuple[str, str], list[float]] = {}
     figures["load_day_s"], _ = median_of(repeats, load_only("2013-07-01", "2013-07-01"))
     figures["load_year_s"], figures["load_year_peak_gb"] = median_of(repeats, load_only(*YEAR))
+    figures["load_day_work_s"] = statistics.median(work[("2013-07-01", "2013-07-01")])
+    figures["load_year_work_s"] = statistics.median(work[YEAR])
     figures["rows_year"] = figures.pop(f"rows_{YEAR[0]}_{YEAR[1]}")
     figures["rows_day"] = figures.pop("rows_2013-07-01_2013-07-01")
 
@@ -140,15 +145,17 @@ def markdown(results: list[dict]) -> str:
         "Produced by `make bench` (benchmarks/run.py); each figure is a fresh process, so Python and",
         "Dagster start-up are included where a user would pay them.",
         "",
-        "| scale | rows | plain DuckDB | flightdeck load only | load rows/s | ranged backfill (CLI, through marts) "
-        "| ranged / plain | per-partition run | per-partition year (extrapolated) | per-partition / ranged |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| scale | rows | plain DuckDB | flightdeck validate + load (process) | of which the work | work rows/s "
+        "| ranged backfill (CLI, through marts) | ranged / plain | per-partition run | per-partition year "
+        "(extrapolated) | per-partition / ranged |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         per_part = r.get("per_partition_run_s")
         lines.append(
             f"| {r['scale']}x | {r['rows_year']:,} | {r['plain_duckdb_s']:.1f} s ({r['plain_duckdb_peak_gb']:.2f} GB) "
-            f"| {r['load_year_s']:.1f} s ({r['load_year_peak_gb']:.2f} GB) | {r['rows_year'] / r['load_year_s']:,.0f} "
+            f"| {r['load_year_s']:.1f} s ({r['load_year_peak_gb']:.2f} GB) | {r['load_year_work_s']:.1f} s "
+            f"| {r['rows_year'] / r['load_year_work_s']:,.0f} "
             f"| {r['ranged_backfill_s']:.1f} s ({r['ranged_backfill_peak_gb']:.2f} GB) "
             f"| {r['ranged_backfill_s'] / r['plain_duckdb_s']:.1f}x "
             + (
@@ -161,8 +168,12 @@ def markdown(results: list[dict]) -> str:
     day = results[0]
     lines += [
         "",
-        f"One day ({day['rows_day']:,} rows, 1x): validate and load in {day['load_day_s']:.2f} s "
-        f"({day['rows_day'] / day['load_day_s']:,.0f} rows/s including process start-up).",
+        f"One day ({day['rows_day']:,} rows, 1x): validate and load in {day['load_day_work_s']:.2f} s of work "
+        f"({day['rows_day'] / day['load_day_work_s']:,.0f} rows/s), {day['load_day_s']:.2f} s with process start-up.",
+        "",
+        "Where the ranged backfill's time goes beyond the data work: Python + Dagster + dagster-dbt import",
+        "(~10-14 s on this machine), dbt's own start-up and re-parse when `--vars` change, and one",
+        "materialization event per partition per asset in the SQLite instance (365 x 4 at 1x).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -13,7 +13,9 @@ from resources.warehouse import DuckDBWarehouse
 def build_resources() -> dict[str, object]:
     settings.apply_defaults()
     return {
-        "warehouse": DuckDBWarehouse(path=dg.EnvVar(settings.DUCKDB_PATH)),
+        "warehouse": DuckDBWarehouse(
+            path=dg.EnvVar(settings.DUCKDB_PATH), memory_limit=dg.EnvVar(settings.DUCKDB_MEMORY_LIMIT)
+        ),
         "landing": LandingArea(data_dir=dg.EnvVar(settings.DATA_DIR)),
         "reference_db": ReferenceDatabase(url=dg.EnvVar(settings.REFERENCE_DB_URL)),
         "dbt": build_dbt_resource(),

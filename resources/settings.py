@@ -15,6 +15,7 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 DATA_DIR = "FLIGHTDECK_DATA_DIR"
 DUCKDB_PATH = "FLIGHTDECK_DUCKDB_PATH"
+DUCKDB_MEMORY_LIMIT = "FLIGHTDECK_DUCKDB_MEMORY_LIMIT"
 REFERENCE_DB_URL = "FLIGHTDECK_REFERENCE_DB_URL"
 PARTITION_START = "FLIGHTDECK_PARTITION_START"
 PARTITION_END = "FLIGHTDECK_PARTITION_END"
@@ -42,6 +43,7 @@ def defaults() -> dict[str, str]:
     return {
         DATA_DIR: str(data),
         DUCKDB_PATH: str(data / "warehouse.duckdb"),
+        DUCKDB_MEMORY_LIMIT: "1GB",
         REFERENCE_DB_URL: f"sqlite:///{data / 'reference.sqlite'}",
         PARTITION_START: "2013-01-01",
         # Exclusive end: the default range is exactly the 365 days of 2013.

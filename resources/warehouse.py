@@ -34,13 +34,20 @@ def backoff_delays(attempts: int, base: float, cap: float, rng: random.Random | 
     return [rng.uniform(0, min(cap, base * 2**k)) for k in range(attempts)]
 
 
-def connect_with_retry(path: Path, read_only: bool, attempts: int, base: float, cap: float):
+def configure(con: duckdb.DuckDBPyConnection, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    """UTC session; memory bounded (DuckDB spills larger intermediates to its temp directory)."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    return con
+
+
+def connect_with_retry(
+    path: Path, read_only: bool, attempts: int, base: float, cap: float, memory_limit: str
+):
     delays = backoff_delays(attempts, base, cap)
     for attempt, delay in enumerate([*delays, None]):
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            con.execute("SET TimeZone = 'UTC'")
-            return con
+            return configure(duckdb.connect(str(path), read_only=read_only), memory_limit)
         except duckdb.Error as exc:
             if not is_lock_error(exc) or delay is None:
                 if is_lock_error(exc):
@@ -60,6 +67,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
     lock_retry_attempts: int = 8
     lock_retry_base_seconds: float = 0.2
     lock_retry_max_seconds: float = 5.0
+    memory_limit: str = "1GB"
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -72,6 +80,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             self.lock_retry_attempts,
             self.lock_retry_base_seconds,
             self.lock_retry_max_seconds,
+            self.memory_limit,
         )
         try:
             yield con

@@ -49,14 +49,10 @@ def dagster_dev(data_dir: Path, dagster_home: Path, extra_env: dict[str, str] | 
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         **(extra_env or {}),
     }
-    log = (dagster_home / "dagster_dev.log").open("w")
-    proc = subprocess.Popen(
+    proc, log = start_process_group(
         [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        env,
+        dagster_home / "dagster_dev.log",
     )
     base_url = f"http://127.0.0.1:{port}"
 
@@ -74,13 +70,28 @@ def dagster_dev(data_dir: Path, dagster_home: Path, extra_env: dict[str, str] | 
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
             yield base_url, instance
     finally:
+        stop_process_group(proc, log)
+
+
+def start_process_group(cmd: list[str], env: dict[str, str], log_path: Path):
+    """Start `cmd` in its own session (so its children can be stopped with it), logging to `log_path`."""
+    log = open(log_path, "w")  # noqa: SIM115 - closed by stop_process_group
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    return proc, log
+
+
+def stop_process_group(proc: subprocess.Popen, log) -> None:
+    """SIGTERM the whole group, SIGKILL it if it has not exited within a minute; bounded."""
+    if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        log.close()
+    log.close()
 
 
 def finished_runs(instance: dg.DagsterInstance, job_name: str | None = None):

@@ -4,7 +4,6 @@ code server + webserver + daemon as separate processes): detected, failed, retri
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,32 +14,13 @@ import pytest
 import yaml
 
 from tests.conftest import DEMO_DIR
-from tests.dagster_dev import free_port, wait_until
+from tests.dagster_dev import free_port, start_process_group, stop_process_group, wait_until
 from tests.postgres import PG_HOST, PG_PORT, PG_USER, requires_postgres, scratch_database
 
 pytestmark = [requires_postgres, pytest.mark.postgres, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DAY = "2013-01-05"
-
-
-def start(cmd, env, log_path):
-    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    return proc, log
-
-
-def stop(proc, log):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-    log.close()
 
 
 def test_run_killed_mid_write_is_failed_retried_and_leaves_exact_rows(tmp_path, monkeypatch):
@@ -109,8 +89,8 @@ def test_run_killed_mid_write_is_failed_retried_and_leaves_exact_rows(tmp_path, 
             [str(BIN / "dagster-daemon"), "run", "-w", workspace],
         ]
         for i, cmd in enumerate(processes):
-            proc, log = start(cmd, env, tmp_path / f"process{i}.log")
-            stack.callback(stop, proc, log)
+            proc, log = start_process_group(cmd, env, tmp_path / f"process{i}.log")
+            stack.callback(stop_process_group, proc, log)
             if i == 0:  # user code first: the webserver and daemon load it from the code server
                 wait_until(
                     lambda: "Started Dagster code server" in (tmp_path / "process0.log").read_text(),

@@ -1,12 +1,3 @@
-{{
-  config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ delete_partition_window('flight_date') }}",
-    tags=['daily'],
-  )
-}}
-
 select
     flight_date,
     carrier,

@@ -1,12 +1,3 @@
-{{
-  config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ delete_partition_window('flight_date') }}",
-    tags=['daily'],
-  )
-}}
-
 select
     f.carrier || '-' || f.flight_number || '-' || f.origin || '-' || strftime(f.flight_date, '%Y%m%d') as flight_id,
     f.flight_date,

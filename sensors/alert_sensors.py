@@ -5,7 +5,7 @@ import dagster as dg
 from resources import settings
 from resources.alert_log import mark_recovered, open_failure_for, raise_alert, redeliver_failed
 from resources.alerting import Alert, AlertChannels
-from resources.warehouse import DuckDBWarehouse, WarehouseLockedError
+from resources.warehouse import DuckDBWarehouse
 
 PARTITION_TAG = "dagster/partition"
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
@@ -98,17 +98,15 @@ def run_recovery_alert_sensor(
     context: dg.RunStatusSensorContext, alert_channels: AlertChannels, warehouse: DuckDBWarehouse
 ):
     run = context.dagster_run
-    try:
-        with warehouse.connect() as con:
-            if not open_failure_for(con, run.job_name):
-                return
-            alert = Alert(
-                kind="recovery",
-                dedupe_key=f"recovery:{run.job_name}:{run.run_id}",
-                summary=f"{run.job_name} recovered",
-                details={"job": run.job_name, "partition": partition_of(run), "run_url": run_url(run.run_id)},
-            )
-            raise_alert(con, alert_channels, alert, throttle_seconds=0)
-            mark_recovered(con, run.job_name)
-    except WarehouseLockedError:
-        raise  # the tick fails and is evaluated again
+    # A locked warehouse raises here; the tick fails and Dagster evaluates this run again next tick.
+    with warehouse.connect() as con:
+        if not open_failure_for(con, run.job_name):
+            return
+        alert = Alert(
+            kind="recovery",
+            dedupe_key=f"recovery:{run.job_name}:{run.run_id}",
+            summary=f"{run.job_name} recovered",
+            details={"job": run.job_name, "partition": partition_of(run), "run_url": run_url(run.run_id)},
+        )
+        raise_alert(con, alert_channels, alert, throttle_seconds=0)
+        mark_recovered(con, run.job_name)

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import dagster as dg
+
 from definitions import defs
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
@@ -44,7 +46,7 @@ def test_required_asset_keys_groups_and_partitions():
         "raw/flights",
         "staging/stg_flights",
     ]
-    raw_flights = graph.get(__import__("dagster").AssetKey(["raw", "flights"]))
+    raw_flights = graph.get(dg.AssetKey(["raw", "flights"]))
     assert raw_flights.partitions_def.get_first_partition_key() == "2013-01-01"
     assert raw_flights.partitions_def.get_last_partition_key() == "2013-12-31"
 

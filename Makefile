@@ -7,6 +7,7 @@ UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 DAGSTER_HOME_DIR := $(CURDIR)/.dagster_home
+WEATHER_API_PORT ?= 8765
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
@@ -32,7 +33,11 @@ demo-data: install  ## Landing files for all of 2013 + the reference database (k
 
 dev: install demo-data  ## Dagster UI on http://127.0.0.1:3000 with sensors and schedules running
 	mkdir -p $(DAGSTER_HOME_DIR) && cp dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml
-	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@# The weather API runs beside dagster dev and stops with it (Ctrl-C or any exit).
+	$(BIN)/python -m services.weather_api --port $(WEATHER_API_PORT) & weather=$$!; \
+	trap 'kill $$weather 2>/dev/null' EXIT INT TERM; \
+	FLIGHTDECK_WEATHER_API_URL=http://127.0.0.1:$(WEATHER_API_PORT) DAGSTER_HOME=$(DAGSTER_HOME_DIR) \
+	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 test: install  ## Every test
 	$(BIN)/pytest

@@ -46,6 +46,8 @@ class DailyDataset:
     partition_column: str
     partition_expr: str  # SQL over typed columns giving the row's own date (NULL when impossible)
     natural_key: tuple[str, ...]
+    # Extra row rules beyond the model: (reason, SQL predicate over the text columns "<name>").
+    row_rules: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def load_window(
         extra=[
             (f"{part}:invalid_date", f"{row_date} IS NULL"),
             (f"{part}:not_partition_date", f"COALESCE({row_date} <> file_date, false)"),
+            *dataset.row_rules,
         ],
     )
     # Line of a row = its ordinal in the file + 1 (header) + the malformed lines before it.

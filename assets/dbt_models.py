@@ -10,11 +10,14 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from assets.datasets import DAILY_DATASETS
 from assets.dbt_args import build_args, mentions_lock_conflict, window_vars
 from assets.partitions import DAILY_PARTITIONS, window_dates
 from assets.policies import OWNERS, RANGED_BACKFILL
+from assets.sql_validation import compile_model
+from assets.warehouse_schema import ensure_dataset_tables
 from resources import settings
-from resources.warehouse import WRITER_POOL
+from resources.warehouse import WRITER_POOL, DuckDBWarehouse
 
 DBT_MANIFEST = settings.DBT_PROJECT_DIR / "target" / "manifest.json"
 if not DBT_MANIFEST.exists():
@@ -71,6 +74,13 @@ def run_dbt_build(
     dagster_dbt_translator=TRANSLATOR,
     pool=WRITER_POOL,
 )
-def daily_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+def daily_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse
+) -> Iterator[Any]:
     """Staging and marts that follow the daily partitions; dbt replaces exactly the run's window."""
+    # Every daily source must exist for the marts to compile; one never loaded yet (weather before its
+    # first pull) is created empty, so its columns in the marts are null rather than the run failing.
+    with warehouse.connect() as con:
+        for dataset in DAILY_DATASETS:
+            ensure_dataset_tables(con, dataset.name, compile_model(dataset.model), dataset.partition_column)
     yield from run_dbt_build(context, dbt, window_vars(*window_dates(context)))

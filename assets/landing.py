@@ -11,7 +11,6 @@ import datetime as dt
 import gzip
 import hashlib
 import json
-import shutil
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,21 +143,38 @@ def inspect(path: Path, expected_columns: list[str], start: dt.date, end_exclusi
     return LandingFile(path=path, partition_date=day, format=fmt, sha256=digest, size=size)
 
 
-def quarantine_file(error: LandingFileError, quarantine_root: Path, dataset: str, run_id: str) -> Path:
-    """Copy the offending file to quarantine/<dataset>/ beside a JSON sidecar; return the copy's path."""
+def quarantine_bytes(
+    content: bytes | None,
+    name: str,
+    source: str,
+    reason: str,
+    detail: str,
+    quarantine_root: Path,
+    dataset: str,
+    run_id: str,
+) -> Path:
+    """Write `content` to quarantine/<dataset>/ beside a JSON sidecar with the reason; return its path."""
     target_dir = quarantine_root / dataset
     target_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = target_dir / f"{stamp}__{error.path.name}"
-    if error.path.is_file():
-        shutil.copy2(error.path, target)
+    target = target_dir / f"{stamp}__{name}"
+    if content is not None:
+        target.write_bytes(content)
     sidecar = {
-        "source_file": str(error.path),
-        "reason": error.reason,
-        "detail": error.detail,
+        "source_file": source,
+        "reason": reason,
+        "detail": detail,
         "run_id": run_id,
         "quarantined_at": dt.datetime.now(dt.UTC).isoformat(),
         "copy": target.name,
     }
     target.with_name(target.name + ".reason.json").write_text(json.dumps(sidecar, indent=2))
     return target
+
+
+def quarantine_file(error: LandingFileError, quarantine_root: Path, dataset: str, run_id: str) -> Path:
+    """Copy the offending file (the landing file stays untouched) to quarantine/<dataset>/."""
+    content = error.path.read_bytes() if error.path.is_file() else None
+    return quarantine_bytes(
+        content, error.path.name, str(error.path), error.reason, error.detail, quarantine_root, dataset, run_id
+    )

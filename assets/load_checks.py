@@ -88,6 +88,7 @@ def volume(
     dataset: DailyDataset,
     window: tuple[dt.date, dt.date],
     min_fraction: float,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
 ) -> dg.AssetCheckResult:
     """Each day of the window against the median of the 7 days before it (history from raw itself)."""
     part = dataset.partition_column
@@ -115,7 +116,7 @@ def volume(
     return dg.AssetCheckResult(
         check_name=VOLUME,
         passed=not low,
-        severity=dg.AssetCheckSeverity.ERROR,
+        severity=severity,
         description=("low volume: " + "; ".join(low[:10])) if low else "volume as expected",
         metadata={"min_fraction_of_trailing_median": min_fraction, "partitions_failing": len(low)},
     )

@@ -5,8 +5,8 @@ import datetime as dt
 import dagster as dg
 
 from assets import load_checks
-from assets.daily_loader import PartitionLoad, load_window
-from assets.flights_dataset import FLIGHTS
+from assets.datasets import FLIGHTS
+from assets.gated_load import load_and_gate
 from assets.landing import (
     LandingFile,
     LandingFileError,
@@ -16,11 +16,11 @@ from assets.landing import (
     quarantine_file,
 )
 from assets.partitions import DAILY_PARTITIONS, partition_bounds, window_dates
-from assets.policies import OWNERS, RANGED_BACKFILL, TRANSIENT_RETRY, retry_only_transient
+from assets.policies import OWNERS, RANGED_BACKFILL, TRANSIENT_RETRY
 from assets.schemas import column_names
 from resources import settings
 from resources.landing import LandingArea
-from resources.warehouse import WRITER_POOL, DuckDBWarehouse, WarehouseLockedError
+from resources.warehouse import WRITER_POOL, DuckDBWarehouse
 
 RAW_FLIGHTS_KEY = dg.AssetKey(["raw", "flights"])
 KEY_COLUMNS = ["dep_time", "arr_delay", "tailnum", "air_time"]
@@ -51,25 +51,6 @@ def contract_checked_files(
     return files
 
 
-def load_metadata(loads: list[PartitionLoad], files: list[LandingFile]) -> dict[str, object]:
-    read = sum(load.rows_read for load in loads)
-    loaded = sum(load.rows_loaded for load in loads)
-    quarantined = sum(load.rows_quarantined for load in loads)
-    duplicate = sum(load.rows_duplicate for load in loads)
-    return {
-        "dagster/row_count": loaded,
-        "rows_read": read,
-        "rows_loaded": loaded,
-        "rows_quarantined": quarantined,
-        "rows_duplicate": duplicate,
-        "quarantine_rate": quarantined / read if read else 0.0,
-        "duplicate_rate": duplicate / read if read else 0.0,
-        "partitions_loaded": len(loads),
-        "source_file": str(files[0].path) if len(files) == 1 else f"{len(files)} files",
-        "loaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-
-
 @dg.asset(
     key=RAW_FLIGHTS_KEY,
     description=(
@@ -93,15 +74,12 @@ def raw_flights(
     first, last = window_dates(context)
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     files = contract_checked_files(landing, FLIGHTS.name, column_names(FLIGHTS.model), days, context.run_id)
-    with retry_only_transient(WarehouseLockedError, OSError), warehouse.connect() as con:
-        loads = load_window(con, FLIGHTS, files, (first, last), context.run_id)
-        checks = [
-            load_checks.reconciliation(loads),
-            load_checks.quarantine_rate(loads, float(settings.get(settings.MAX_QUARANTINE_RATE))),
-            load_checks.volume(
-                con, FLIGHTS, (first, last), float(settings.get(settings.MIN_VOLUME_FRACTION))
-            ),
-        ]
-        metrics = load_checks.quality_metrics(con, FLIGHTS, (first, last), KEY_COLUMNS, context.run_id)
-    context.log.info(f"loaded {len(loads)} partition(s) {first}..{last} from {len(files)} file(s)")
-    return dg.MaterializeResult(metadata={**load_metadata(loads, files), **metrics}, check_results=checks)
+    return load_and_gate(
+        context,
+        warehouse,
+        FLIGHTS,
+        files,
+        (first, last),
+        KEY_COLUMNS,
+        float(settings.get(settings.MAX_QUARANTINE_RATE)),
+    )

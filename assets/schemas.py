@@ -58,6 +58,33 @@ def column_names(model: type[pa.DataFrameModel]) -> list[str]:
     return list(model.to_schema().columns)
 
 
+class WeatherSchema(pa.DataFrameModel):
+    """Hourly observations at the three New York airports, as the weather API returns them.
+
+    Allowed nulls (the real data has them; a null reading is not a wrong reading): temp, dewp, humid (1
+    hour), wind_dir (460), wind_speed (4), wind_gust (most hours: only reported in gusts), pressure
+    (2,729). Quarantined: readings outside physical ranges, e.g. the one wind speed of 1,048 mph
+    (the strongest surface gust ever measured is 253 mph).
+    """
+
+    origin: Series[pd.StringDtype] = pa.Field(isin=ORIGINS)
+    time_hour: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "ns", "tz": "UTC"})
+    temp: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=-60, le=130)
+    dewp: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=-80, le=100)
+    humid: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=0, le=100)
+    wind_dir: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, le=360)
+    wind_speed: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=0, le=253)
+    wind_gust: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=0, le=253)
+    precip: Series[pd.Float64Dtype] = pa.Field(ge=0, le=20)
+    pressure: Series[pd.Float64Dtype] = pa.Field(nullable=True, ge=850, le=1100)
+    visib: Series[pd.Float64Dtype] = pa.Field(ge=0, le=100)
+
+    class Config:
+        strict = True
+        ordered = True
+        coerce = True
+
+
 class AirlinesSchema(pa.DataFrameModel):
     """Carriers (reference database table `airlines`)."""
 

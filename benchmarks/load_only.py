@@ -15,7 +15,7 @@ warnings.filterwarnings("ignore")
 import duckdb  # noqa: E402
 
 from assets.daily_loader import load_window  # noqa: E402
-from assets.flights_dataset import FLIGHTS  # noqa: E402
+from assets.datasets import FLIGHTS  # noqa: E402
 from assets.raw_flights import contract_checked_files  # noqa: E402
 from assets.schemas import column_names  # noqa: E402
 from resources.landing import LandingArea  # noqa: E402

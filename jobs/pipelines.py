@@ -3,10 +3,12 @@
 import dagster as dg
 
 from assets.raw_flights import RAW_FLIGHTS_KEY
+from assets.raw_weather import RAW_WEATHER_KEY
 from assets.reference import REFERENCE_ASSETS
 
 FLIGHTS_PIPELINE_MAX_RUNTIME_S = 3600
 REFERENCE_MAX_RUNTIME_S = 900
+WEATHER_PIPELINE_MAX_RUNTIME_S = 1800
 
 # raw/flights and everything partitioned downstream of it (staging + marts), in one run.
 flights_pipeline_job = dg.define_asset_job(
@@ -14,6 +16,14 @@ flights_pipeline_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(RAW_FLIGHTS_KEY).downstream(),
     description="Load daily flights files and update the staging and marts for the same partitions.",
     tags={"dagster/max_runtime": str(FLIGHTS_PIPELINE_MAX_RUNTIME_S)},
+)
+
+# raw/weather and the marts that read it, for the same partitions; the daily schedule runs it.
+weather_pipeline_job = dg.define_asset_job(
+    name="weather_pipeline",
+    selection=dg.AssetSelection.assets(RAW_WEATHER_KEY).downstream(),
+    description="Pull a day's weather from the API and update the marts' weather columns for that day.",
+    tags={"dagster/max_runtime": str(WEATHER_PIPELINE_MAX_RUNTIME_S)},
 )
 
 reference_job = dg.define_asset_job(

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from jobs.pipelines import ops_job, reference_job
+from jobs.pipelines import ops_job, reference_job, weather_pipeline_job
 
 
 def nightly(name: str, job, hour: int, minute: int, description: str) -> dg.ScheduleDefinition:
@@ -27,4 +27,14 @@ reference_nightly_schedule = nightly(
 )
 ops_nightly_schedule = nightly(
     "ops_nightly", ops_job, 3, 30, "Recompute ops/pipeline_health every night at 03:30 New York time."
+)
+
+# Weather is pulled, not pushed: at 06:00 New York time, the previous (complete) local day.
+weather_daily_schedule = dg.build_schedule_from_partitioned_job(
+    weather_pipeline_job,
+    name="weather_daily",
+    hour_of_day=6,
+    minute_of_hour=0,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Pull yesterday's weather at 06:00 New York time and update the marts for that day.",
 )

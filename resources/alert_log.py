@@ -8,6 +8,7 @@ import uuid
 
 import duckdb
 
+from resources import settings
 from resources.alerting import Alert, AlertChannels
 
 ALERTS_DDL = """
@@ -26,6 +27,14 @@ CREATE TABLE IF NOT EXISTS ops.alerts (
 )
 """
 MAX_DELIVERY_ATTEMPTS = 5
+
+
+def throttle_seconds() -> float:
+    return float(settings.get(settings.ALERT_THROTTLE_SECONDS))
+
+
+def run_url(run_id: str) -> str:
+    return f"{settings.get(settings.UI_URL).rstrip('/')}/runs/{run_id}"
 
 
 def _status(outcomes: dict[str, str]) -> str:

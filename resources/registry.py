@@ -8,11 +8,28 @@ from resources.dbt import build_dbt_resource
 from resources.landing import LandingArea
 from resources.reference_db import ReferenceDatabase
 from resources.warehouse import DuckDBWarehouse
+from resources.weather_api import WeatherApiClient
+
+
+def _float(name: str) -> float:
+    return float(settings.get(name))  # dg.EnvVar has .int() but no float form
 
 
 def build_resources() -> dict[str, object]:
     settings.apply_defaults()
     return {
+        "weather_api": WeatherApiClient(
+            base_url=dg.EnvVar(settings.WEATHER_API_URL),
+            connect_timeout_seconds=_float(settings.WEATHER_CONNECT_TIMEOUT),
+            read_timeout_seconds=_float(settings.WEATHER_READ_TIMEOUT),
+            max_attempts=dg.EnvVar.int(settings.WEATHER_MAX_ATTEMPTS),
+            backoff_initial_seconds=_float(settings.WEATHER_BACKOFF_INITIAL),
+            backoff_max_seconds=_float(settings.WEATHER_BACKOFF_MAX),
+            max_total_seconds=_float(settings.WEATHER_MAX_TOTAL),
+            breaker_failure_threshold=dg.EnvVar.int(settings.WEATHER_BREAKER_THRESHOLD),
+            breaker_cooldown_seconds=_float(settings.WEATHER_BREAKER_COOLDOWN),
+            breaker_state_path=dg.EnvVar(settings.BREAKER_STATE_PATH),
+        ),
         "warehouse": DuckDBWarehouse(
             path=dg.EnvVar(settings.DUCKDB_PATH), memory_limit=dg.EnvVar(settings.DUCKDB_MEMORY_LIMIT)
         ),

@@ -2,22 +2,20 @@
 
 import dagster as dg
 
-from resources import settings
-from resources.alert_log import mark_recovered, open_failure_for, raise_alert, redeliver_failed
+from resources.alert_log import (
+    mark_recovered,
+    open_failure_for,
+    raise_alert,
+    redeliver_failed,
+    run_url,
+    throttle_seconds,
+)
 from resources.alerting import Alert, AlertChannels
 from resources.warehouse import DuckDBWarehouse
 
 PARTITION_TAG = "dagster/partition"
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 BACKFILL_TAG = "dagster/backfill"
-
-
-def throttle_seconds() -> float:
-    return float(settings.get(settings.ALERT_THROTTLE_SECONDS))
-
-
-def run_url(run_id: str) -> str:
-    return f"{settings.get(settings.UI_URL).rstrip('/')}/runs/{run_id}"
 
 
 def partition_of(run: dg.DagsterRun) -> str:

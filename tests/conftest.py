@@ -25,6 +25,8 @@ DEMO_DAYS = 14  # 2013-01-01 .. 2013-01-14
 os.environ["FLIGHTDECK_DATA_DIR"] = str(DEMO_DIR)
 os.environ["FLIGHTDECK_DUCKDB_PATH"] = str(DEMO_DIR / "warehouse.duckdb")
 os.environ["FLIGHTDECK_REFERENCE_DB_URL"] = f"sqlite:///{DEMO_DIR / 'reference.sqlite'}"
+# A short cool-down so recovery tests need not wait the default 60 s (read once, at import).
+os.environ["FLIGHTDECK_WEATHER_BREAKER_COOLDOWN_SECONDS"] = "3"
 os.environ.setdefault("DAGSTER_HOME", str(SESSION_DIR / "dagster_home"))
 Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
@@ -84,6 +86,7 @@ def env(tmp_path, monkeypatch) -> Env:
     monkeypatch.setenv("FLIGHTDECK_DATA_DIR", str(root))
     monkeypatch.setenv("FLIGHTDECK_DUCKDB_PATH", str(root / "warehouse.duckdb"))
     monkeypatch.setenv("FLIGHTDECK_REFERENCE_DB_URL", f"sqlite:///{root / 'reference.sqlite'}")
+    monkeypatch.setenv("FLIGHTDECK_BREAKER_STATE_PATH", str(root / "state" / "circuit_breakers.sqlite"))
     return Env(root)
 
 

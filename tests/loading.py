@@ -5,7 +5,7 @@ import datetime as dt
 import duckdb
 
 from assets.daily_loader import load_window
-from assets.flights_dataset import FLIGHTS
+from assets.datasets import FLIGHTS
 from assets.raw_flights import contract_checked_files
 from assets.schemas import column_names
 from resources.landing import LandingArea

@@ -42,8 +42,10 @@ def test_required_asset_keys_groups_and_partitions():
     ]
     assert sorted(daily) == [
         "marts/agg_daily_carrier_performance",
+        "marts/agg_daily_origin_weather",
         "marts/fct_flights",
         "raw/flights",
+        "raw/weather",
         "staging/stg_flights",
     ]
     raw_flights = graph.get(dg.AssetKey(["raw", "flights"]))

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assets.daily_loader import load_window
-from assets.flights_dataset import FLIGHTS
+from assets.datasets import FLIGHTS
 from assets.landing import inspect
 from assets.schemas import FlightsSchema, column_names
 from tests.conftest import DEMO_DIR

@@ -1,0 +1,29 @@
+"""The daily datasets: how each one's landing files map onto the generic validated loader."""
+
+from assets.daily_loader import DailyDataset
+from assets.schemas import FLIGHTS_NATURAL_KEY, FlightsSchema, WeatherSchema, column_names
+
+FLIGHTS = DailyDataset(
+    name="flights",
+    model=FlightsSchema,
+    partition_column="flight_date",
+    partition_expr="TRY_CAST(printf('%04d-%02d-%02d', {year}, {month}, {day}) AS DATE)",
+    natural_key=FLIGHTS_NATURAL_KEY,
+)
+
+# What the weather landing file holds for a field an observation did not carry at all (vs. null).
+MISSING_FIELD = "<missing>"
+
+WEATHER = DailyDataset(
+    name="weather",
+    model=WeatherSchema,
+    partition_column="weather_date",
+    # Partitions are local dates at the airports; observations are stamped in UTC.
+    partition_expr="CAST(timezone('America/New_York', {time_hour}) AS DATE)",
+    natural_key=("weather_date", "origin", "time_hour"),
+    row_rules=tuple(
+        (f"{name}:missing", f"\"{name}\" = '{MISSING_FIELD}'") for name in column_names(WeatherSchema)
+    ),
+)
+
+DAILY_DATASETS = (FLIGHTS, WEATHER)

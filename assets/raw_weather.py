@@ -1,0 +1,152 @@
+"""raw/weather: hourly observations pulled from the weather API per station and local date.
+
+Pulled sources land like pushed ones: each day's answers are written to landing/weather/YYYY-MM-DD.csv
+(an audit trail, replayable), then the same validated loader as flights loads them. A service outage
+fails the run with a clear message; nothing empty or stale is ever substituted.
+"""
+
+import datetime as dt
+import hashlib
+
+import dagster as dg
+
+from assets import load_checks
+from assets.datasets import WEATHER
+from assets.gated_load import load_and_gate
+from assets.landing import LandingFile, quarantine_bytes
+from assets.partitions import DAILY_PARTITIONS, window_dates
+from assets.policies import OWNERS, RANGED_BACKFILL, TRANSIENT_RETRY
+from assets.weather_payload import PayloadError, observation_rows, write_landing_csv
+from resources import settings
+from resources.alert_log import raise_alert, run_url, throttle_seconds
+from resources.alerting import Alert, AlertChannels
+from resources.circuit_breaker import BreakerState, CircuitOpenError
+from resources.landing import LandingArea
+from resources.warehouse import WRITER_POOL, DuckDBWarehouse
+from resources.weather_api import WeatherApiClient, WeatherApiError, WeatherResponse
+from services.weather_api import STATIONS
+
+RAW_WEATHER_KEY = dg.AssetKey(["raw", "weather"])
+KEY_COLUMNS = ["temp", "wind_speed", "precip", "visib", "pressure"]
+
+
+def breaker_opened_alert(state: BreakerState, context: dg.AssetExecutionContext) -> Alert:
+    return Alert(
+        kind="circuit_open",
+        dedupe_key=f"circuit_open:{state.name}",
+        summary=f"circuit breaker {state.name} opened: the weather API is failing",
+        details={
+            "job": context.run.job_name,
+            "asset": RAW_WEATHER_KEY.to_user_string(),
+            "partition": context.partition_key_range.start + "..." + context.partition_key_range.end,
+            "error": f"{state.consecutive_failures} consecutive failures; last: {state.last_error}",
+            "run_url": run_url(context.run_id),
+        },
+    )
+
+
+def fetch_day(
+    context: dg.AssetExecutionContext,
+    weather_api: WeatherApiClient,
+    day: dt.date,
+    on_open,
+) -> tuple[list[list[str]], list[tuple[WeatherResponse, PayloadError]], int]:
+    """Rows of every station for `day`, the responses whose envelope is bad, and the attempts made."""
+    rows, bad, attempts = [], [], 0
+    for station in STATIONS:
+        try:
+            response = weather_api.fetch(station, day, on_open=on_open)
+        except (CircuitOpenError, WeatherApiError) as exc:
+            # Retrying the step would only wait out the same outage again: the breaker and the client's
+            # bounded retries have already decided. The run fails; a later run fills the partition.
+            raise dg.Failure(
+                description=f"weather for {station} {day} could not be fetched: {exc}",
+                metadata={"breaker": weather_api.breaker().state().state},
+                allow_retries=False,
+            ) from exc
+        attempts += response.attempts
+        try:
+            rows += observation_rows(response)
+        except PayloadError as exc:
+            bad.append((response, exc))
+    return rows, bad, attempts
+
+
+@dg.asset(
+    key=RAW_WEATHER_KEY,
+    description=(
+        "Hourly weather at EWR, JFK and LGA per local date, pulled from the weather API "
+        "(FLIGHTDECK_WEATHER_API_URL) with timeouts, bounded backoff and a shared circuit breaker; "
+        "validated against the pandera WeatherSchema, bad rows and bad responses quarantined."
+    ),
+    partitions_def=DAILY_PARTITIONS,
+    backfill_policy=RANGED_BACKFILL,
+    retry_policy=TRANSIENT_RETRY,
+    pool=WRITER_POOL,
+    group_name="raw",
+    kinds={"duckdb", "pandera", "api"},
+    owners=OWNERS,
+    check_specs=load_checks.check_specs(RAW_WEATHER_KEY),
+    code_version="1",
+)
+def raw_weather(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBWarehouse,
+    landing: LandingArea,
+    weather_api: WeatherApiClient,
+    alert_channels: AlertChannels,
+) -> dg.MaterializeResult:
+    first, last = window_dates(context)
+
+    def on_open(state: BreakerState) -> None:
+        alert = breaker_opened_alert(state, context)
+        context.log.error(alert.text())
+        with warehouse.connect() as con:
+            raise_alert(con, alert_channels, alert, throttle_seconds())
+
+    files, problems, attempts = [], [], 0
+    day = first
+    while day <= last:
+        rows, bad, day_attempts = fetch_day(context, weather_api, day, on_open)
+        attempts += day_attempts
+        for response, error in bad:
+            copy = quarantine_bytes(
+                response.body,
+                f"{response.station}_{response.day}.json",
+                response.url,
+                error.reason,
+                error.detail,
+                landing.quarantine_root(),
+                WEATHER.name,
+                context.run_id,
+            )
+            problems.append(f"{error} (response quarantined as {copy})")
+        if not bad:
+            path = landing.dataset_dir(WEATHER.name) / f"{day.isoformat()}.csv"
+            write_landing_csv(path, rows)
+            content = path.read_bytes()
+            files.append(LandingFile(path, day, "csv", hashlib.sha256(content).hexdigest(), len(content)))
+        day += dt.timedelta(days=1)
+    if problems:
+        raise dg.Failure(
+            description=f"{len(problems)} invalid weather API response(s), nothing was loaded:\n"
+            + "\n".join(problems),
+            allow_retries=False,  # a wrong answer is not transient
+        )
+    return load_and_gate(
+        context,
+        warehouse,
+        WEATHER,
+        files,
+        (first, last),
+        KEY_COLUMNS,
+        float(settings.get(settings.WEATHER_MAX_QUARANTINE_RATE)),
+        extra_metadata={
+            "api_attempts": attempts,
+            "api_requests": len(files) * len(STATIONS),
+            "breaker_state": weather_api.breaker().state().state,
+        },
+        # A day the service has no observations for (2013-12-31 in the real data) leaves the flights'
+        # weather columns null; that is reported, but it must not block the flights marts.
+        volume_severity=dg.AssetCheckSeverity.WARN,
+    )

@@ -8,17 +8,31 @@ from assets.policies import with_freshness
 from assets.raw_flights import raw_flights
 from assets.raw_weather import raw_weather
 from assets.reference import REFERENCE_ASSETS
-from jobs.pipelines import flights_pipeline_job, ops_job, reference_job, weather_pipeline_job
+from jobs.pipelines import (
+    flights_pipeline_job,
+    marts_rebuild_job,
+    ops_job,
+    reference_job,
+    weather_pipeline_job,
+)
 from jobs.schedules import ops_nightly_schedule, reference_nightly_schedule, weather_daily_schedule
 from resources.registry import build_resources
 from sensors.alert_sensors import run_failure_alert_sensor, run_recovery_alert_sensor
+from sensors.health_alert_sensor import health_alert_sensor
 from sensors.landing_sensor import flights_landing_sensor
+from sensors.reference_change_sensor import reference_change_sensor
 
 defs = dg.Definitions(
     assets=[raw_flights, raw_weather, *REFERENCE_ASSETS, daily_dbt_models, pipeline_health],
-    jobs=[flights_pipeline_job, weather_pipeline_job, reference_job, ops_job],
+    jobs=[flights_pipeline_job, weather_pipeline_job, reference_job, marts_rebuild_job, ops_job],
     schedules=[reference_nightly_schedule, ops_nightly_schedule, weather_daily_schedule],
-    sensors=[flights_landing_sensor, run_failure_alert_sensor, run_recovery_alert_sensor],
+    sensors=[
+        flights_landing_sensor,
+        reference_change_sensor,
+        run_failure_alert_sensor,
+        run_recovery_alert_sensor,
+        health_alert_sensor,
+    ],
     resources=build_resources(),
     # One process per run: DuckDB has a single writer anyway, and each extra step process costs ~3.7 s.
     executor=dg.in_process_executor,

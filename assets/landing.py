@@ -176,5 +176,12 @@ def quarantine_file(error: LandingFileError, quarantine_root: Path, dataset: str
     """Copy the offending file (the landing file stays untouched) to quarantine/<dataset>/."""
     content = error.path.read_bytes() if error.path.is_file() else None
     return quarantine_bytes(
-        content, error.path.name, str(error.path), error.reason, error.detail, quarantine_root, dataset, run_id
+        content,
+        error.path.name,
+        str(error.path),
+        error.reason,
+        error.detail,
+        quarantine_root,
+        dataset,
+        run_id,
     )

@@ -1,10 +1,12 @@
 """ops/pipeline_health: how the pipelines have been doing, from the Dagster instance's own history."""
 
 import datetime as dt
+import time
 
 import dagster as dg
 import pandas as pd
 
+from assets.freshness import FAIL, asset_freshness
 from assets.health_metrics import RunSample, job_health
 from assets.policies import OWNERS, TRANSIENT_RETRY, retry_only_transient
 from assets.raw_flights import RAW_FLIGHTS_KEY
@@ -65,8 +67,9 @@ def rows_processed(instance: dg.DagsterInstance, since: dt.datetime) -> dict[str
     key=["ops", "pipeline_health"],
     description=(
         f"Per job over the last {WINDOW_DAYS} days, from the Dagster instance's run history: runs, success and "
-        "error rate, duration p50/p95/p99, SLA compliance; rows loaded and quarantined by raw/flights. "
-        "Written to ops.pipeline_health (one row per job per refresh, history kept)."
+        "error rate, duration p50/p95/p99, SLA compliance; rows loaded and quarantined by raw/flights; "
+        "each asset's freshness state. Written to ops.pipeline_health and ops.asset_freshness (one row "
+        "per job / asset per refresh, history kept)."
     ),
     group_name="ops",
     kinds={"duckdb", "dagster"},
@@ -80,6 +83,12 @@ def pipeline_health(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
     jobs = sorted({s.job for s in samples})
     health = [job_health(job, [s for s in samples if s.job == job], JOB_SLA_SECONDS.get(job)) for job in jobs]
     rows = rows_processed(context.instance, since)
+    freshness = pd.DataFrame(
+        [
+            f.__dict__
+            for f in asset_freshness(context.instance, context.repository_def.asset_graph, time.time())
+        ]
+    ).assign(computed_at=pd.Timestamp.now(tz="UTC"))
     frame = pd.DataFrame([h.__dict__ for h in health]).assign(
         window_days=WINDOW_DAYS, computed_at=pd.Timestamp.now(tz="UTC"), **rows
     )
@@ -88,10 +97,19 @@ def pipeline_health(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
         con.register("health", frame)
         con.execute("CREATE TABLE IF NOT EXISTS ops.pipeline_health AS SELECT * FROM health LIMIT 0")
         con.execute("INSERT INTO ops.pipeline_health BY NAME SELECT * FROM health")
+        con.register("freshness", freshness)
+        con.execute("CREATE TABLE IF NOT EXISTS ops.asset_freshness AS SELECT * FROM freshness LIMIT 0")
+        con.execute("INSERT INTO ops.asset_freshness BY NAME SELECT * FROM freshness")
     metadata: dict[str, object] = {
         "health": dg.MetadataValue.md(
             frame.drop(columns=["computed_at"]).to_markdown(index=False, floatfmt=".3g")
         ),
+        "freshness": dg.MetadataValue.md(
+            freshness[["asset", "state", "age_hours", "fail_after_hours"]].to_markdown(
+                index=False, floatfmt=".3g"
+            )
+        ),
+        "assets_stale": int((freshness["state"] == FAIL).sum()),
         **rows,
     }
     for h in health:

@@ -42,11 +42,11 @@ def observation_rows(response: WeatherResponse) -> list[list[str]]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError("malformed_json", f"{response.url}: {exc}") from None
     if not isinstance(payload, dict):
-        raise PayloadError("bad_envelope", f"{response.url}: expected a JSON object, got {type(payload).__name__}")
-    if payload.get("station") != response.station:
         raise PayloadError(
-            "wrong_station", f"{response.url}: answered station {payload.get('station')!r}"
+            "bad_envelope", f"{response.url}: expected a JSON object, got {type(payload).__name__}"
         )
+    if payload.get("station") != response.station:
+        raise PayloadError("wrong_station", f"{response.url}: answered station {payload.get('station')!r}")
     if payload.get("date") != response.day.isoformat():
         raise PayloadError("wrong_date", f"{response.url}: answered date {payload.get('date')!r}")
     observations = payload.get("observations")

@@ -26,6 +26,14 @@ weather_pipeline_job = dg.define_asset_job(
     tags={"dagster/max_runtime": str(WEATHER_PIPELINE_MAX_RUNTIME_S)},
 )
 
+# The marts that read reference data (through ephemeral staging), rebuilt when a snapshot changes.
+marts_rebuild_job = dg.define_asset_job(
+    name="marts_rebuild",
+    selection=dg.AssetSelection.assets(*REFERENCE_ASSETS).downstream(include_self=False),
+    description="Rebuild the marts over a partition range after a reference table changed.",
+    tags={"dagster/max_runtime": str(FLIGHTS_PIPELINE_MAX_RUNTIME_S)},
+)
+
 reference_job = dg.define_asset_job(
     name="reference_refresh",
     selection=dg.AssetSelection.assets(*REFERENCE_ASSETS),

@@ -4,6 +4,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from definitions import defs
+from tests.conftest import ROOT
 
 
 def run_job(
@@ -26,6 +27,19 @@ def run_job(
         tags=tags,
         raise_on_error=False,
         asset_selection=asset_selection,
+    )
+
+
+def run_reconstructed(job_name: str, instance: dg.DagsterInstance):
+    """Run a job loaded from definitions.py as a code location loads it, so the run knows its repository
+    (assets that read the whole asset graph, like ops/pipeline_health, need that)."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    repository = ReconstructableRepository.for_file(
+        str(ROOT / "definitions.py"), "defs", working_directory=str(ROOT)
+    )
+    return dg.execute_job(
+        repository.get_reconstructable_job(job_name), instance=instance, raise_on_error=False
     )
 
 

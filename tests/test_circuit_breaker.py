@@ -63,10 +63,9 @@ def test_a_failed_trial_reopens_for_another_cool_down(tmp_path):
 
 def _in_other_process(path, code: str) -> str:
     script = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "from resources.circuit_breaker import CircuitBreaker, CircuitOpenError\n"
-        "b = CircuitBreaker(%r, 'api', failure_threshold=2, cooldown_seconds=60, clock=lambda: 1000.0)\n"
-        % (str(ROOT), str(path))
+        f"b = CircuitBreaker({str(path)!r}, 'api', failure_threshold=2, cooldown_seconds=60, clock=lambda: 1000.0)\n"
     ) + code
     return subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
 

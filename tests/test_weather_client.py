@@ -100,7 +100,7 @@ def test_connection_refused_is_bounded_and_opens_the_breaker(tmp_path):
     fetcher = client(dead, tmp_path, max_attempts=3, breaker_failure_threshold=5)
     opened = []
     started = time.monotonic()
-    with pytest.raises(WeatherApiUnavailable, match="after 3 attempt.*Connection refused"):
+    with pytest.raises(WeatherApiUnavailable, match=r"after 3 attempt.*Connection refused"):
         fetcher.fetch("JFK", DAY, on_open=opened.append)
     with pytest.raises(CircuitOpenError):
         fetcher.fetch("EWR", DAY, on_open=opened.append)  # its 2nd failure (5th in a row) opens it

@@ -12,7 +12,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
-.PHONY: install dev demo-data test test-fast lint format bench prod-local clean
+.PHONY: install browser dev demo-data test test-fast test-e2e lint format bench prod-local clean
 
 install: $(VENV)/.installed $(MANIFEST)  ## Reproducible .venv from uv.lock + the dbt manifest; no-op when up to date
 
@@ -28,6 +28,13 @@ $(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
 	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
 	@touch $@
 
+# The UI tests drive Debian's Chromium through Playwright; no browser is downloaded by pip or playwright.
+browser:  ## Debian's chromium at /usr/bin/chromium (apt, as root or with sudo); no-op when present
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium \
+	  || echo "WARNING: chromium could not be installed; the browser tests will be skipped"; }
+
 demo-data: install  ## Landing files for all of 2013 + the reference database (kept if present)
 	$(BIN)/python scripts/prepare_demo_data.py
 
@@ -39,8 +46,11 @@ dev: install demo-data  ## Dagster UI on http://127.0.0.1:3000 with sensors and 
 	FLIGHTDECK_WEATHER_API_URL=http://127.0.0.1:$(WEATHER_API_PORT) DAGSTER_HOME=$(DAGSTER_HOME_DIR) \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-test: install  ## Every test
+test: install browser  ## Every test, the browser tests included
 	$(BIN)/pytest
+
+test-e2e: install browser  ## Only the tests that start dagster dev and a browser
+	$(BIN)/pytest -m slow
 
 test-fast: install  ## Tests that start no dagster dev and no browser
 	$(BIN)/pytest -m "not slow"

@@ -96,3 +96,11 @@ def instance():
 
     with dg.instance_for_test() as inst:
         yield inst
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell a failed test (UI artifacts)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

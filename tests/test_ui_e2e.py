@@ -1,0 +1,203 @@
+"""The Dagster UI as users use it, in a real browser (Playwright driving Debian's headless Chromium),
+against a real `dagster dev` on 127.0.0.1 with a fresh data dir and DAGSTER_HOME (issue: UI).
+
+One `dagster dev` serves the whole module; the tests run in file order, as a user would: look at the
+graph and the automations, materialize a partition, backfill a week, then meet a failed check. Every
+test saves a screenshot to tests/.artifacts/ui/; a failing one also saves the page's HTML.
+`UPDATE_DOCS_SCREENSHOTS=1` copies the asset graph into docs/images/ for the README.
+"""
+
+import os
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import dagster as dg
+import pytest
+
+from tests.conftest import DEMO_DIR, ROOT
+from tests.dagster_dev import dagster_dev, wait_until
+from tests.loading import set_field
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / ".artifacts" / "ui"
+RAW_FLIGHTS = dg.AssetKey(["raw", "flights"])
+AUTOMATIONS = [
+    "flights_landing_sensor",
+    "health_alert_sensor",
+    "reference_change_sensor",
+    "run_failure_alert_sensor",
+    "run_recovery_alert_sensor",
+    "ops_nightly",
+    "reference_nightly",
+    "weather_daily",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed: run `make browser`"),
+]
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ui")
+    data = root / "data"
+    shutil.copytree(DEMO_DIR / "landing", data / "landing")
+    shutil.copy(DEMO_DIR / "reference.sqlite", data / "reference.sqlite")
+    with dagster_dev(data, root / "dagster_home") as (base_url, instance):
+        # The landing sensor finds the 14 demo files: reference snapshots first, then one ranged run.
+        def loaded():
+            runs = instance.get_runs()
+            done = len(instance.get_materialized_partitions(RAW_FLIGHTS)) == 14
+            return done and runs and all(r.is_finished for r in runs)
+
+        wait_until(loaded, timeout=420, interval=3, what="the sensor's first runs")
+        yield base_url, instance, data
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        # One context for the module: the UI remembers a dismissed first-visit dialog in local storage.
+        context = chromium.new_context(viewport={"width": 1920, "height": 1200})
+        context.dismissed_first_visit_dialog = False
+        yield context
+        context.close()
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, ui, request):
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = request.node.name
+    page.screenshot(path=ARTIFACTS / f"{name}.png")
+    if getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed:
+        (ARTIFACTS / f"{name}.html").write_text(page.content())
+    page.close()
+
+
+def open_page(page, base_url: str, path: str) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.goto(base_url + path)
+    page.wait_for_load_state("networkidle")
+    if not page.context.dismissed_first_visit_dialog:  # the community dialog of a first visit
+        try:
+            page.get_by_role("button", name="Skip").click(timeout=8_000)
+        except PlaywrightTimeout:
+            pass
+        page.context.dismissed_first_visit_dialog = True
+
+
+def launch_from_job_page(page, base_url: str, partitions: str, button: str) -> None:
+    """Jobs → flights_pipeline → Materialize all… → partitions typed in the picker → launch."""
+    open_page(page, base_url, "/locations/flightdeck/jobs/flights_pipeline")
+    page.get_by_role("button", name="Materialize all…").click()
+    confirm = page.get_by_role("button", name="Confirm")  # "upstream raw/weather not materialized"
+    picker = page.locator("input[placeholder^='ex: 2013']")
+    confirm.or_(picker).first.wait_for()
+    if confirm.is_visible():
+        confirm.click()
+    picker.fill(partitions)
+    picker.press("Tab")
+    page.get_by_role("button", name=button).click()
+
+
+def wait_for_run(instance, since: float, predicate, timeout: float = 420) -> dg.DagsterRun:
+    def finished():
+        runs = [r for r in instance.get_runs() if predicate(r)]
+        runs = [
+            r for r in runs if instance.get_run_record_by_id(r.run_id).create_timestamp.timestamp() > since
+        ]
+        return runs[0] if runs and runs[0].is_finished else None
+
+    return wait_until(finished, timeout=timeout, interval=3, what="the run launched from the UI")
+
+
+def test_the_asset_graph_shows_every_layer_with_its_checks(page, ui):
+    base_url, _, _ = ui
+    groups = ("raw", "staging", "marts", "ops")
+    expanded = ",".join(f"global@global:{group}" for group in groups)  # what the UI puts in the URL
+    open_page(page, base_url, f"/asset-groups/?expanded={quote(expanded)}")
+    for group in groups:
+        page.get_by_text(group, exact=True).first.wait_for()
+    for asset in (
+        "flights",
+        "weather",
+        "stg_flights",
+        "fct_flights",
+        "agg_daily_origin_weather",
+        "pipeline_health",
+    ):
+        page.get_by_text(asset, exact=True).first.wait_for()
+    # Every asset node shows its checks; raw/flights' three gates passed.
+    checks = page.get_by_text("Asset checks", exact=True)
+    wait_until(lambda: checks.count() >= 10, 60, 0.5, what="the asset checks of every node")
+    page.get_by_text("3 / 3 Passed").first.wait_for()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "asset_graph.png")
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
+        shutil.copy(ARTIFACTS / "asset_graph.png", ROOT / "docs" / "images" / "asset_graph.png")
+
+
+def test_sensors_and_schedules_are_listed_as_running(page, ui):
+    base_url, _, _ = ui
+    open_page(page, base_url, "/automation")
+    for name in AUTOMATIONS:
+        page.get_by_text(name, exact=True).wait_for()
+    switches_on = page.locator("input[type=checkbox]:checked")  # each row's on/off switch
+    wait_until(lambda: switches_on.count() == len(AUTOMATIONS), 60, 0.5, what="every automation running")
+
+
+def test_materialize_one_partition_and_its_marts_from_the_ui(page, ui):
+    base_url, instance, _ = ui
+    since = time.time()
+    launch_from_job_page(page, base_url, "2013-01-05", "Launch 1 run")
+    run = wait_for_run(instance, since, lambda r: r.tags.get("dagster/partition") == "2013-01-05")
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    open_page(page, base_url, f"/runs/{run.run_id}")
+    page.get_by_text("Success", exact=True).first.wait_for()
+    fct = instance.get_latest_materialization_event(dg.AssetKey(["marts", "fct_flights"]))
+    assert fct.run_id == run.run_id and fct.dagster_event.partition == "2013-01-05"
+
+
+def test_backfill_a_week_from_the_ui(page, ui):
+    base_url, instance, _ = ui
+    since = time.time()
+    launch_from_job_page(page, base_url, "[2013-01-01...2013-01-07]", "Launch backfill")
+
+    def completed():
+        backfills = [b for b in instance.get_backfills() if b.backfill_timestamp > since]
+        return backfills[0] if backfills and backfills[0].status.value.startswith("COMPLETED") else None
+
+    backfill = wait_until(completed, timeout=420, interval=3, what="the backfill launched from the UI")
+    assert backfill.status.value == "COMPLETED_SUCCESS"
+    runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
+    assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS  # one ranged run
+    open_page(page, base_url, f"/runs/b/{backfill.backfill_id}")
+    page.get_by_text("Completed", exact=False).first.wait_for()
+
+
+def test_a_failed_check_is_visible_on_the_asset_page(page, ui):
+    base_url, instance, data = ui
+    since = time.time()
+    path = data / "landing" / "flights" / "2013-01-14.csv"
+    lines = path.read_text().splitlines()
+    for i in range(1, 1 + len(lines) // 50):  # ~2% bad origins: above the 1% quarantine gate
+        lines[i] = set_field(lines[i], "origin", "XXX")
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.rename(path)  # published atomically, as the landing contract asks
+    run = wait_for_run(instance, since, lambda r: r.job_name == "flights_pipeline")
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    open_page(page, base_url, "/assets/raw/flights?view=checks")
+    page.get_by_text("quarantine_rate_below_threshold", exact=True).first.wait_for()
+    page.get_by_text("Failed", exact=True).first.wait_for()

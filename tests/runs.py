@@ -13,11 +13,12 @@ def run_job(
     partition: str | None = None,
     partition_range: tuple[str, str] | None = None,
     asset_selection=None,
+    tags: dict[str, str] | None = None,
 ):
     job = defs.resolve_job_def(job_name)
-    tags = {}
+    tags = dict(tags or {})
     if partition_range:
-        tags = {
+        tags |= {
             ASSET_PARTITION_RANGE_START_TAG: partition_range[0],
             ASSET_PARTITION_RANGE_END_TAG: partition_range[1],
         }

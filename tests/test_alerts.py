@@ -121,3 +121,19 @@ def test_recovery_is_announced_once(env, instance):
         on_success(fixed)
         assert [p["kind"] for p in posts] == ["run_failure", "recovery"]
         assert posts[1]["summary"] == "flights_pipeline recovered"
+
+
+def test_a_backfill_failing_on_every_partition_sends_one_message(env, instance):
+    """Runs of one backfill (as a backfill without the single-run policy makes, one per partition)
+    share one alert: the first failure is sent, naming the backfill; the others are recorded only."""
+    days = [f"2013-02-{d:02d}" for d in range(1, 9)]  # no landing files: every run fails
+    with webhook_server() as (hook_url, posts):
+        channels = AlertChannels(webhook_url=hook_url)
+        for day in days:
+            result = run_job("flights_pipeline", instance, partition=day, tags={"dagster/backfill": "bkfl01"})
+            assert not result.success
+            evaluate_failure_sensor(result, instance, channels, env)
+        [post] = posts
+        assert post["fields"]["backfill"] == "bkfl01" and post["fields"]["partition"] == days[0]
+    statuses = [row[1] for row in alerts(env)]
+    assert statuses == ["sent"] + ["suppressed"] * (len(days) - 1)

@@ -8,10 +8,47 @@ import dagster as dg
 
 from assets import load_checks
 from assets.daily_loader import DailyDataset, PartitionLoad, load_window
-from assets.landing import LandingFile
+from assets.landing import (
+    LandingFile,
+    LandingFileError,
+    MissingLandingFileError,
+    find_partition_file,
+    inspect,
+    quarantine_file,
+)
+from assets.partitions import partition_bounds
 from assets.policies import retry_only_transient
+from assets.schemas import column_names
 from resources import settings
+from resources.landing import LandingArea
 from resources.warehouse import DuckDBWarehouse, WarehouseLockedError
+
+
+def contract_checked_files(
+    landing: LandingArea, dataset: DailyDataset, window: tuple[dt.date, dt.date], run_id: str
+) -> list[LandingFile]:
+    """Every day's file, contract-checked; any missing or bad file fails the run before anything loads."""
+    start, end_exclusive = partition_bounds()
+    columns = column_names(dataset.model)
+    files, problems = [], []
+    for offset in range((window[1] - window[0]).days + 1):
+        day = window[0] + dt.timedelta(days=offset)
+        try:
+            path = find_partition_file(landing.dataset_dir(dataset.name), day)
+            files.append(inspect(path, columns, start, end_exclusive))
+        except MissingLandingFileError as exc:
+            problems.append(str(exc))
+        except LandingFileError as exc:
+            copy = quarantine_file(exc, landing.quarantine_root(), dataset.name, run_id)
+            problems.append(f"{exc} (quarantined as {copy})")
+    if problems:
+        raise dg.Failure(
+            description=f"{len(problems)} landing file problem(s), nothing was loaded:\n"
+            + "\n".join(problems),
+            metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems))},
+            allow_retries=False,  # bad input is not transient
+        )
+    return files
 
 
 def load_metadata(loads: list[PartitionLoad], files: list[LandingFile]) -> dict[str, object]:

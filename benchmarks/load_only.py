@@ -16,18 +16,14 @@ import duckdb  # noqa: E402
 
 from assets.daily_loader import load_window  # noqa: E402
 from assets.datasets import FLIGHTS  # noqa: E402
-from assets.raw_flights import contract_checked_files  # noqa: E402
-from assets.schemas import column_names  # noqa: E402
+from assets.gated_load import contract_checked_files  # noqa: E402
 from resources.landing import LandingArea  # noqa: E402
 from resources.warehouse import configure  # noqa: E402
 
 data = Path(sys.argv[1])
 first, last = dt.date.fromisoformat(sys.argv[2]), dt.date.fromisoformat(sys.argv[3])
-days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 started = time.perf_counter()
-files = contract_checked_files(
-    LandingArea(data_dir=str(data)), "flights", column_names(FLIGHTS.model), days, "bench"
-)
+files = contract_checked_files(LandingArea(data_dir=str(data)), FLIGHTS, (first, last), "bench")
 con = configure(duckdb.connect(str(data / "load_only.duckdb")), "1GB")
 loads = load_window(con, FLIGHTS, files, (first, last), "bench")
 con.close()

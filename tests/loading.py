@@ -6,7 +6,7 @@ import duckdb
 
 from assets.daily_loader import load_window
 from assets.datasets import FLIGHTS
-from assets.raw_flights import contract_checked_files
+from assets.gated_load import contract_checked_files
 from assets.schemas import column_names
 from resources.landing import LandingArea
 
@@ -14,7 +14,7 @@ from resources.landing import LandingArea
 def ingest(env, day: str, run_id: str = "test-run"):
     date = dt.date.fromisoformat(day)
     landing = LandingArea(data_dir=str(env.root))
-    files = contract_checked_files(landing, "flights", column_names(FLIGHTS.model), [date], run_id)
+    files = contract_checked_files(landing, FLIGHTS, (date, date), run_id)
     con = duckdb.connect(str(env.duckdb_path))
     try:
         return load_window(con, FLIGHTS, files, (date, date), run_id)[0]

@@ -7,6 +7,7 @@ test saves a screenshot to tests/.artifacts/ui/; a failing one also saves the pa
 `UPDATE_DOCS_SCREENSHOTS=1` copies the asset graph into docs/images/ for the README.
 """
 
+import contextlib
 import os
 import shutil
 import time
@@ -90,10 +91,8 @@ def open_page(page, base_url: str, path: str) -> None:
     page.goto(base_url + path)
     page.wait_for_load_state("networkidle")
     if not page.context.dismissed_first_visit_dialog:  # the community dialog of a first visit
-        try:
+        with contextlib.suppress(PlaywrightTimeout):
             page.get_by_role("button", name="Skip").click(timeout=8_000)
-        except PlaywrightTimeout:
-            pass
         page.context.dismissed_first_visit_dialog = True
 
 

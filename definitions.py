@@ -16,6 +16,7 @@ from jobs.pipelines import (
     weather_pipeline_job,
 )
 from jobs.schedules import ops_nightly_schedule, reference_nightly_schedule, weather_daily_schedule
+from resources.executor import build_executor
 from resources.registry import build_resources
 from sensors.alert_sensors import run_failure_alert_sensor, run_recovery_alert_sensor
 from sensors.health_alert_sensor import health_alert_sensor
@@ -34,6 +35,5 @@ defs = dg.Definitions(
         health_alert_sensor,
     ],
     resources=build_resources(),
-    # One process per run: DuckDB has a single writer anyway, and each extra step process costs ~3.7 s.
-    executor=dg.in_process_executor,
+    executor=build_executor(),  # in-process by default; Celery workers when FLIGHTDECK_EXECUTOR=celery
 ).map_asset_specs(func=with_freshness)  # global policies, applied once

@@ -42,6 +42,9 @@ WEATHER_BREAKER_THRESHOLD = "FLIGHTDECK_WEATHER_BREAKER_FAILURES"
 WEATHER_BREAKER_COOLDOWN = "FLIGHTDECK_WEATHER_BREAKER_COOLDOWN_SECONDS"
 WEATHER_MAX_QUARANTINE_RATE = "FLIGHTDECK_WEATHER_MAX_QUARANTINE_RATE"
 BREAKER_STATE_PATH = "FLIGHTDECK_BREAKER_STATE_PATH"
+EXECUTOR = "FLIGHTDECK_EXECUTOR"
+CELERY_BROKER_URL = "FLIGHTDECK_CELERY_BROKER_URL"
+CELERY_BACKEND_URL = "FLIGHTDECK_CELERY_BACKEND_URL"
 
 
 def _data_dir() -> Path:
@@ -85,6 +88,9 @@ def defaults() -> dict[str, str]:
         WEATHER_MAX_QUARANTINE_RATE: "0.05",
         # Shared by every run and process, so it lives beside the data, not in a run's memory.
         BREAKER_STATE_PATH: str(data / "state" / "circuit_breakers.sqlite"),
+        EXECUTOR: "in_process",
+        CELERY_BROKER_URL: "pyamqp://guest:guest@127.0.0.1:5672//",
+        CELERY_BACKEND_URL: "rpc://",
     }
 
 

@@ -36,9 +36,9 @@ class ProductionStack:
         return proc, log
 
     def start_daemon(self):
-        return self.start(
-            f"daemon-{len(list(self.root.glob('daemon-*.log')))}",
-            [str(BIN / "dagster-daemon"), "run", "-w", self.workspace],
+        self.daemons_started += 1
+        self.daemon, _ = self.start(
+            f"daemon-{self.daemons_started}", [str(BIN / "dagster-daemon"), "run", "-w", self.workspace]
         )
 
 

@@ -14,6 +14,11 @@ psql -h "$DAGSTER_PG_HOST" -p "$DAGSTER_PG_PORT" -U "$DAGSTER_PG_USER" -d postgr
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
+# The weather API stands in for the pulled source (in production, point the URL at the real one).
+if [ -z "${FLIGHTDECK_WEATHER_API_URL:-}" ]; then
+  $BIN/python -m services.weather_api --port 8765 & pids+=($!)
+  export FLIGHTDECK_WEATHER_API_URL=http://127.0.0.1:8765
+fi
 $BIN/dagster code-server start -h 127.0.0.1 -p 4266 -f definitions.py --location-name flightdeck & pids+=($!)
 for _ in $(seq 1 120); do (echo > /dev/tcp/127.0.0.1/4266) 2>/dev/null && break; sleep 1; done
 $BIN/dagster-webserver -h 127.0.0.1 -p "${PORT:-3000}" -w deploy/workspace.yaml & pids+=($!)

@@ -46,11 +46,12 @@ dev: install demo-data  ## Dagster UI on http://127.0.0.1:3000 with sensors and 
 	FLIGHTDECK_WEATHER_API_URL=http://127.0.0.1:$(WEATHER_API_PORT) DAGSTER_HOME=$(DAGSTER_HOME_DIR) \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# Two workers, one test file each at a time: most end-to-end time is waiting on sensors and daemons.
 test: install browser  ## Every test, the browser tests included
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test-e2e: install browser  ## Only the tests that start dagster dev and a browser
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -n 2 --dist loadfile -m slow
 
 test-fast: install  ## Tests that start no dagster dev and no browser
 	$(BIN)/pytest -m "not slow"

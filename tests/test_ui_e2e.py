@@ -1,8 +1,10 @@
 """The Dagster UI as users use it, in a real browser (Playwright driving Debian's headless Chromium),
-against a real `dagster dev` on 127.0.0.1 with a fresh data dir and DAGSTER_HOME (issue: UI).
+against a real `dagster dev` on 127.0.0.1 with a fresh data dir and DAGSTER_HOME (issues: UI, and the
+event-driven runs: a dropped file reaching the marts, many runs at once never failing on the lock).
 
 One `dagster dev` serves the whole module; the tests run in file order, as a user would: look at the
-graph and the automations, materialize a partition, backfill a week, then meet a failed check. Every
+graph and the automations, drop a file, launch runs at once, materialize a partition, backfill a week,
+then meet a failed check. Every
 test saves a screenshot to tests/.artifacts/ui/; a failing one also saves the page's HTML.
 `UPDATE_DOCS_SCREENSHOTS=1` copies the asset graph into docs/images/ for the README.
 """
@@ -16,6 +18,7 @@ from urllib.parse import quote
 
 import dagster as dg
 import pytest
+from dagster_graphql import DagsterGraphQLClient
 
 from tests.conftest import DEMO_DIR, ROOT
 from tests.dagster_dev import dagster_dev, wait_until
@@ -24,6 +27,8 @@ from tests.loading import set_field
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / ".artifacts" / "ui"
 RAW_FLIGHTS = dg.AssetKey(["raw", "flights"])
+MART = dg.AssetKey(["marts", "agg_daily_carrier_performance"])
+DROPPED_DAY = "2013-01-14"
 AUTOMATIONS = [
     "flights_landing_sensor",
     "health_alert_sensor",
@@ -46,12 +51,13 @@ def ui(tmp_path_factory):
     root = tmp_path_factory.mktemp("ui")
     data = root / "data"
     shutil.copytree(DEMO_DIR / "landing", data / "landing")
+    (data / "landing" / "flights" / f"{DROPPED_DAY}.csv").unlink()  # dropped later, by a test
     shutil.copy(DEMO_DIR / "reference.sqlite", data / "reference.sqlite")
     with dagster_dev(data, root / "dagster_home") as (base_url, instance):
-        # The landing sensor finds the 14 demo files: reference snapshots first, then one ranged run.
+        # The landing sensor finds the 13 demo files: reference snapshots first, then one ranged run.
         def loaded():
             runs = instance.get_runs()
-            done = len(instance.get_materialized_partitions(RAW_FLIGHTS)) == 14
+            done = len(instance.get_materialized_partitions(RAW_FLIGHTS)) == 13
             return done and runs and all(r.is_finished for r in runs)
 
         wait_until(loaded, timeout=420, interval=3, what="the sensor's first runs")
@@ -156,6 +162,44 @@ def test_sensors_and_schedules_are_listed_as_running(page, ui):
     wait_until(lambda: switches_on.count() == len(AUTOMATIONS), 60, 0.5, what="every automation running")
 
 
+def test_a_dropped_file_reaches_the_marts_by_itself(page, ui):
+    base_url, instance, data = ui
+    landing = data / "landing" / "flights"
+    part = landing / f"{DROPPED_DAY}.csv.part"
+    shutil.copy(DEMO_DIR / "landing" / "flights" / f"{DROPPED_DAY}.csv", part)
+    part.rename(landing / f"{DROPPED_DAY}.csv")  # the way writers publish a finished file
+    wait_until(
+        lambda: DROPPED_DAY in instance.get_materialized_partitions(MART),
+        timeout=300,
+        interval=1,
+        what="the dropped file's day in the marts",
+    )
+    open_page(page, base_url, "/runs")
+    page.get_by_text("flights_pipeline", exact=True).first.wait_for()
+
+
+def test_many_runs_at_once_all_succeed_one_writer_at_a_time(page, ui):
+    """The writer pool queues them; none fails on the DuckDB lock."""
+    base_url, instance, _ = ui
+    since = time.time()
+    client = DagsterGraphQLClient("127.0.0.1", port_number=int(base_url.rsplit(":", 1)[1]))
+    days = ("2013-01-02", "2013-01-03", "2013-01-04")
+    for day in days:
+        client.submit_job_execution("flights_pipeline", tags={"dagster/partition": day})
+
+    def all_finished():
+        runs = [r for r in instance.get_runs() if r.tags.get("dagster/partition") in days]
+        runs = [
+            r for r in runs if instance.get_run_record_by_id(r.run_id).create_timestamp.timestamp() > since
+        ]
+        return len(runs) == len(days) and all(r.is_finished for r in runs) and runs
+
+    runs = wait_until(all_finished, timeout=420, interval=2, what="the concurrent runs")
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * len(days)
+    open_page(page, base_url, "/runs")
+    page.get_by_text("Success").first.wait_for()
+
+
 def test_materialize_one_partition_and_its_marts_from_the_ui(page, ui):
     base_url, instance, _ = ui
     since = time.time()
@@ -188,7 +232,7 @@ def test_backfill_a_week_from_the_ui(page, ui):
 def test_a_failed_check_is_visible_on_the_asset_page(page, ui):
     base_url, instance, data = ui
     since = time.time()
-    path = data / "landing" / "flights" / "2013-01-14.csv"
+    path = data / "landing" / "flights" / f"{DROPPED_DAY}.csv"
     lines = path.read_text().splitlines()
     for i in range(1, 1 + len(lines) // 50):  # ~2% bad origins: above the 1% quarantine gate
         lines[i] = set_field(lines[i], "origin", "XXX")

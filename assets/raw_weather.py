@@ -16,6 +16,7 @@ from assets.gated_load import load_and_gate
 from assets.landing import LandingFile, quarantine_bytes
 from assets.partitions import DAILY_PARTITIONS, window_dates
 from assets.policies import OWNERS, RANGED_BACKFILL, TRANSIENT_RETRY
+from assets.schemas import ORIGINS as STATIONS
 from assets.weather_payload import PayloadError, observation_rows, write_landing_csv
 from resources import settings
 from resources.alert_log import raise_alert, run_url, throttle_seconds
@@ -24,7 +25,6 @@ from resources.circuit_breaker import BreakerState, CircuitOpenError
 from resources.landing import LandingArea
 from resources.warehouse import WRITER_POOL, DuckDBWarehouse
 from resources.weather_api import WeatherApiClient, WeatherApiError, WeatherResponse
-from services.weather_api import STATIONS
 
 RAW_WEATHER_KEY = dg.AssetKey(["raw", "weather"])
 KEY_COLUMNS = ["temp", "wind_speed", "precip", "visib", "pressure"]

@@ -13,7 +13,10 @@ psql -h "$DAGSTER_PG_HOST" -p "$DAGSTER_PG_PORT" -U "$DAGSTER_PG_USER" -d postgr
   || psql -h "$DAGSTER_PG_HOST" -p "$DAGSTER_PG_PORT" -U "$DAGSTER_PG_USER" -d postgres -c "CREATE DATABASE $DAGSTER_PG_DB"
 
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
+# On exit, stop the whole process group (the code server's gRPC child and run workers included): TERM,
+# then KILL after a grace period, since the background code server does not always act on TERM.
+stop_all() { trap '' EXIT INT TERM; kill -TERM 0 2>/dev/null; sleep 5; kill -KILL 0 2>/dev/null; }
+trap stop_all EXIT INT TERM
 # The weather API stands in for the pulled source (in production, point the URL at the real one).
 if [ -z "${FLIGHTDECK_WEATHER_API_URL:-}" ]; then
   $BIN/python -m services.weather_api --port 8765 & pids+=($!)

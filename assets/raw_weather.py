@@ -46,7 +46,6 @@ def breaker_opened_alert(state: BreakerState, context: dg.AssetExecutionContext)
 
 
 def fetch_day(
-    context: dg.AssetExecutionContext,
     weather_api: WeatherApiClient,
     day: dt.date,
     on_open,
@@ -107,7 +106,7 @@ def raw_weather(
     files, problems, attempts = [], [], 0
     day = first
     while day <= last:
-        rows, bad, day_attempts = fetch_day(context, weather_api, day, on_open)
+        rows, bad, day_attempts = fetch_day(weather_api, day, on_open)
         attempts += day_attempts
         for response, error in bad:
             copy = quarantine_bytes(
@@ -123,8 +122,7 @@ def raw_weather(
             problems.append(f"{error} (response quarantined as {copy})")
         if not bad:
             path = landing.dataset_dir(WEATHER.name) / f"{day.isoformat()}.csv"
-            write_landing_csv(path, rows)
-            content = path.read_bytes()
+            content = write_landing_csv(path, rows)
             files.append(LandingFile(path, day, "csv", hashlib.sha256(content).hexdigest(), len(content)))
         day += dt.timedelta(days=1)
     if problems:

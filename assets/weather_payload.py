@@ -63,13 +63,16 @@ def observation_rows(response: WeatherResponse) -> list[list[str]]:
     return rows
 
 
-def write_landing_csv(path: Path, rows: list[list[str]]) -> None:
-    """Write atomically (temp name, then rename), so no reader or sensor sees half a file."""
+def write_landing_csv(path: Path, rows: list[list[str]]) -> bytes:
+    """Write atomically (temp name, then rename), so no reader or sensor sees half a file; returns the
+    bytes written (their hash identifies the load in ops.load_audit)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(column_names(WEATHER.model))
     writer.writerows(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buffer.getvalue())
+    content = buffer.getvalue().encode()
+    tmp.write_bytes(content)
     os.replace(tmp, path)
+    return content

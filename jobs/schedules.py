@@ -29,12 +29,13 @@ ops_nightly_schedule = nightly(
     "ops_nightly", ops_job, 3, 30, "Recompute ops/pipeline_health every night at 03:30 New York time."
 )
 
-# Weather is pulled, not pushed: at 06:00 New York time, the previous (complete) local day.
+# Weather is pulled, not pushed: the previous (complete) day's partition. The time of day follows the
+# partitions' time zone (UTC), as build_schedule_from_partitioned_job takes no other.
 weather_daily_schedule = dg.build_schedule_from_partitioned_job(
     weather_pipeline_job,
     name="weather_daily",
     hour_of_day=6,
     minute_of_hour=0,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Pull yesterday's weather at 06:00 New York time and update the marts for that day.",
+    description="Pull yesterday's weather at 06:00 UTC and update the marts for that day.",
 )

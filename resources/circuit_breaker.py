@@ -115,14 +115,17 @@ class CircuitBreaker:
         self._transition(admit)
 
     def record_success(self) -> BreakerState:
-        return self._transition(
-            lambda state, now: {
+        def close(state: BreakerState, now: float) -> dict[str, object] | None:
+            if state.state == CLOSED and state.consecutive_failures == 0:
+                return None  # the usual case: nothing to write
+            return {
                 "state": CLOSED,
                 "consecutive_failures": 0,
                 "opened_at": None,
                 "trial_started_at": None,
             }
-        )
+
+        return self._transition(close)
 
     def record_failure(self, error: str) -> tuple[BreakerState, bool]:
         """Count a failed call; returns the new state and whether this failure opened the circuit."""

@@ -13,6 +13,7 @@ recording every attempt in the shared breaker are most of the logic; the backoff
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import time
 from dataclasses import dataclass
@@ -66,6 +67,15 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
+@functools.cache
+def shared_breaker(path: str, failure_threshold: int, cooldown_seconds: float) -> CircuitBreaker:
+    """One breaker object per process and settings: its table is created once, not on every request.
+    The state itself lives in the file, shared with every other process."""
+    return CircuitBreaker(
+        Path(path), BREAKER_NAME, failure_threshold=failure_threshold, cooldown_seconds=cooldown_seconds
+    )
+
+
 class WeatherApiClient(dg.ConfigurableResource):
     """Settings come from FLIGHTDECK_WEATHER_* variables (resources/settings.py)."""
 
@@ -81,11 +91,8 @@ class WeatherApiClient(dg.ConfigurableResource):
     breaker_state_path: str
 
     def breaker(self) -> CircuitBreaker:
-        return CircuitBreaker(
-            Path(self.breaker_state_path),
-            BREAKER_NAME,
-            failure_threshold=self.breaker_failure_threshold,
-            cooldown_seconds=self.breaker_cooldown_seconds,
+        return shared_breaker(
+            self.breaker_state_path, self.breaker_failure_threshold, self.breaker_cooldown_seconds
         )
 
     def _attempt(self, client: httpx.Client, url: str, params: dict[str, str]) -> bytes:

@@ -19,13 +19,14 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from assets.freshness import FAIL, asset_freshness
 from assets.load_checks import VOLUME
+from assets.pipeline_health import FINISHED as FINISHED_STATUSES
 from jobs.sla import JOB_SLA_SECONDS
 from resources.alert_log import raise_alert, run_url, throttle_seconds
 from resources.alerting import Alert, AlertChannels
 from resources.warehouse import DuckDBWarehouse
 from sensors.alert_sensors import partition_of
 
-FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+FINISHED = sorted(FINISHED_STATUSES, key=lambda status: status.value)  # the run states pipeline health counts
 ERROR_RATE_RUNS = 10
 ERROR_RATE_THRESHOLD = 0.30
 TIMEOUT_MARKER = "maximum runtime"  # what run monitoring writes when dagster/max_runtime kills a run

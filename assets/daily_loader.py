@@ -24,7 +24,7 @@ import duckdb
 import pandera.pandas as pa
 
 from assets.landing import LandingFile
-from assets.sql_validation import CompiledColumn, compile_model, failure_reasons_sql
+from assets.sql_validation import CompiledColumn, any_failure_sql, compile_model, failure_reasons_sql
 from assets.warehouse_schema import ensure_dataset_tables
 
 # Crash-safety tests (tests/test_crash_safety.py) set this to a file path: the first load to reach the
@@ -127,14 +127,13 @@ def load_window(
     typed_cols = ", ".join(f"{c.typed_expr} AS {c.typed_name}" for c in columns)
     # The row's own date, from its typed columns (partition_expr has {column} placeholders).
     row_date = dataset.partition_expr.format(**{c.name: c.typed_name for c in columns})
-    reasons = failure_reasons_sql(
-        columns,
-        extra=[
-            (f"{part}:invalid_date", f"{row_date} IS NULL"),
-            (f"{part}:not_partition_date", f"COALESCE({row_date} <> file_date, false)"),
-            *dataset.row_rules,
-        ],
-    )
+    row_checks = [
+        (f"{part}:invalid_date", f"{row_date} IS NULL"),
+        (f"{part}:not_partition_date", f"COALESCE({row_date} <> file_date, false)"),
+        *dataset.row_rules,
+    ]
+    invalid = any_failure_sql(columns, row_checks)
+    reasons = failure_reasons_sql(columns, row_checks)
     # Line of a row = its ordinal in the file + 1 (header) + the malformed lines before it.
     # Parquet has no lines; there it is the ordinal + 1, so both formats read the same.
     line_number = "ordinal + 1"
@@ -145,10 +144,10 @@ def load_window(
         )
     as_text = ", ".join(f'"{n}" := "{n}"' for n in names)
     typed_out = ", ".join(f'{c.typed_name} AS "{c.name}"' for c in columns)
-    # Among valid rows, the first line of each natural key wins; later repeats are duplicates.
-    key = ", ".join(f'"{k}"' if k != part else "_date" for k in dataset.natural_key)
     # A row's ordinal is its rowid minus its file's first rowid (files are scanned one after another,
     # insertion order is kept): a hash join, where row_number() would sort the whole window.
+    # Reasons and original values are built only for invalid rows: most rows are valid, and building a
+    # list per row costs more than all the checks themselves.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _classified AS
         WITH firsts AS (SELECT filename, min(rowid) AS first_rowid FROM _scanned GROUP BY filename),
@@ -156,17 +155,26 @@ def load_window(
             SELECT s.*, s.rowid - firsts.first_rowid + 1 AS ordinal, _files.file_date, {typed_cols}
             FROM _scanned s JOIN firsts USING (filename) JOIN _files USING (filename)
         ),
-        checked AS (SELECT *, {row_date} AS _date, {reasons} AS reasons FROM typed),
-        lined AS (
-            SELECT {typed_out}, _date, filename, {line_number} AS line_number, file_date, reasons,
-                   CASE WHEN len(reasons) > 0 THEN to_json(struct_pack({as_text}))::VARCHAR END AS original_values
-            FROM checked c
-        )
-        SELECT *, CASE WHEN len(reasons) > 0 THEN 'invalid'
-                       WHEN row_number() OVER (PARTITION BY len(reasons) = 0, {key}
-                                               ORDER BY filename, line_number) > 1 THEN 'duplicate'
-                       ELSE 'loaded' END AS outcome
-        FROM lined"""
+        checked AS (SELECT *, {row_date} AS _date, {invalid} AS _invalid FROM typed)
+        SELECT {typed_out}, _date, filename, {line_number} AS line_number, file_date,
+               CASE WHEN _invalid THEN {reasons} END AS reasons,
+               CASE WHEN _invalid THEN to_json(struct_pack({as_text}))::VARCHAR END AS original_values,
+               CASE WHEN _invalid THEN 'invalid' ELSE 'loaded' END AS outcome
+        FROM checked c"""
+    )
+    # Among valid rows, the first line of each natural key wins; later repeats are duplicates. Only the
+    # keys seen more than once (a hash aggregate finds them) are ordered, not the whole window. The key
+    # columns are required by the models, so a valid row's key has no NULL and plain equality matches.
+    key = ", ".join(f'"{k}"' if k != part else "_date" for k in dataset.natural_key)
+    con.execute(
+        f"""UPDATE _classified SET outcome = 'duplicate' WHERE rowid IN (
+            SELECT rowid FROM (
+                SELECT c.rowid, row_number() OVER (PARTITION BY {key} ORDER BY filename, line_number) AS nth
+                FROM _classified c SEMI JOIN (
+                    SELECT {key} FROM _classified WHERE outcome = 'loaded' GROUP BY ALL HAVING count(*) > 1
+                ) USING ({key})
+                WHERE c.outcome = 'loaded')
+            WHERE nth > 1)"""
     )
     start, end = window
     typed_as_text = ", ".join(f'"{n}" := CAST("{n}" AS VARCHAR)' for n in names)
@@ -177,7 +185,7 @@ def load_window(
         con.execute(
             f"""INSERT INTO raw.{dataset.name}
             SELECT {select_cols}, _date, filename, line_number, ?, now() FROM _classified
-            WHERE outcome = 'loaded' ORDER BY _date, filename, line_number""",
+            WHERE outcome = 'loaded'""",
             [run_id],
         )
         # Earlier open quarantine rows of these partitions: resolved when their line (a corrected file)
@@ -199,7 +207,7 @@ def load_window(
         )
         con.execute(
             f"""INSERT INTO quarantine.{dataset.name}
-            SELECT file_date, filename, line_number, outcome, array_to_string(reasons, ', '),
+            SELECT file_date, filename, line_number, outcome, COALESCE(array_to_string(reasons, ', '), ''),
                    COALESCE(original_values, to_json(struct_pack({typed_as_text}))::VARCHAR),
                    ?, now(), 'open', NULL, NULL
             FROM _classified WHERE outcome <> 'loaded'

@@ -7,6 +7,8 @@ export DAGSTER_PG_HOST=${DAGSTER_PG_HOST:-127.0.0.1} DAGSTER_PG_PORT=${DAGSTER_P
 export DAGSTER_PG_DB=${DAGSTER_PG_DB:-flightdeck_dagster} DAGSTER_PG_USER=${DAGSTER_PG_USER:-postgres}
 export DAGSTER_PG_PASSWORD=${DAGSTER_PG_PASSWORD:-}
 export DAGSTER_HOME=${DAGSTER_HOME:-$PWD/.dagster_home_prod}
+# PostgreSQL storage writes a ranged run's per-partition asset events in batches when this is set.
+export DAGSTER_EVENT_BATCH_SIZE=${DAGSTER_EVENT_BATCH_SIZE:-500}
 mkdir -p "$DAGSTER_HOME" && cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 psql -h "$DAGSTER_PG_HOST" -p "$DAGSTER_PG_PORT" -U "$DAGSTER_PG_USER" -d postgres -tAc \
   "SELECT 1 FROM pg_database WHERE datname = '$DAGSTER_PG_DB'" | grep -q 1 \

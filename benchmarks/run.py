@@ -91,7 +91,6 @@ def run_breakdown(home: Path, wall: float) -> dict[str, float]:
     from dagster import DagsterInstance
     from dagster._core.instance.ref import InstanceRef
 
-    os.environ["DAGSTER_HOME"] = str(home)  # the instance's event log lives under it
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         ranged_run = instance.get_runs(limit=1)[0]  # newest first
         record = instance.get_run_record_by_id(ranged_run.run_id)

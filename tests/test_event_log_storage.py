@@ -69,9 +69,9 @@ def observed(instance: dg.DagsterInstance) -> dict:
     }
 
 
-def instance_with(home: Path, batching: bool, monkeypatch) -> dg.DagsterInstance:
+def instance_with(home: Path, batching: bool) -> dg.DagsterInstance:
+    """An instance opened by path; DAGSTER_HOME (the test session's) names another one on purpose."""
     home.mkdir()
-    monkeypatch.setenv("DAGSTER_HOME", str(home))  # as in every Dagster process of this instance
     config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     if not batching:
         config.pop("event_log_storage")
@@ -90,11 +90,11 @@ def batch_size(monkeypatch):
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "500")
 
 
-def test_batching_storage_records_what_the_stock_storage_records(tmp_path, batch_size, monkeypatch):
-    with instance_with(tmp_path / "stock", False, monkeypatch) as stock:
+def test_batching_storage_records_what_the_stock_storage_records(tmp_path, batch_size):
+    with instance_with(tmp_path / "stock", False) as stock:
         assert type(stock.event_log_storage).__name__ == "SqliteEventLogStorage"
         expected = scenario(stock)
-    with instance_with(tmp_path / "batching", True, monkeypatch) as batching:
+    with instance_with(tmp_path / "batching", True) as batching:
         assert isinstance(batching.event_log_storage, BatchingSqliteEventLogStorage)
         got = scenario(batching)
 
@@ -108,8 +108,8 @@ def test_batching_storage_records_what_the_stock_storage_records(tmp_path, batch
 
 def test_batching_storage_turns_batching_on_unless_the_user_chose(tmp_path, monkeypatch):
     monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
-    with instance_with(tmp_path / "home", True, monkeypatch):
+    with instance_with(tmp_path / "home", True):
         assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "500"
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")  # the user's choice: no batching
-    with instance_with(tmp_path / "home2", True, monkeypatch):
+    with instance_with(tmp_path / "home2", True):
         assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "0"

@@ -48,17 +48,21 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     """
 
     def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
-        # The same folder as Dagster's default SQLite event log, so switching storages keeps history.
-        if base_dir is None:
-            if not os.environ.get("DAGSTER_HOME"):
-                raise ValueError(
-                    "BatchingSqliteEventLogStorage needs DAGSTER_HOME set, or base_dir in its config"
-                )
-            base_dir = os.path.join(os.environ["DAGSTER_HOME"], "history", "runs")
-        super().__init__(base_dir, inst_data)
+        self._configured_base_dir = base_dir
+        self._inst_data = inst_data
+        if base_dir is not None:
+            super().__init__(base_dir, inst_data)
         # Every process that loads this instance (CLI, webserver, daemon, run worker) emits events; the
         # batch path is only taken when Dagster sees this variable, so turn it on unless the user chose.
         os.environ.setdefault(EVENT_BATCH_SIZE_ENV, DEFAULT_EVENT_BATCH_SIZE)
+
+    def register_instance(self, instance) -> None:
+        # Without a configured base_dir, the storage opens where Dagster's default SQLite event log lives:
+        # <instance home>/history/runs, so switching storages keeps history. The home is only known here
+        # (DAGSTER_HOME may name another instance than the one being opened, as in `from_config(path)`).
+        if self._configured_base_dir is None and not hasattr(self, "_base_dir"):
+            super().__init__(os.path.join(instance.root_directory, "history", "runs"), self._inst_data)
+        super().register_instance(instance)
 
     @classmethod
     def config_type(cls):

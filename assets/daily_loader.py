@@ -162,6 +162,7 @@ def load_window(
                CASE WHEN _invalid THEN 'invalid' ELSE 'loaded' END AS outcome
         FROM checked c"""
     )
+    con.execute("DROP TABLE _scanned")  # the text copy of the window: free its memory before the writes
     # Among valid rows, the first line of each natural key wins; later repeats are duplicates. Only the
     # keys seen more than once (a hash aggregate finds them) are ordered, not the whole window. The key
     # columns are required by the models, so a valid row's key has no NULL and plain equality matches.

@@ -8,12 +8,18 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
+    DbtCliResource,
+    dbt_assets,
+)
 
 from assets.datasets import DAILY_DATASETS
 from assets.dbt_args import build_args, mentions_lock_conflict, window_vars
 from assets.partitions import DAILY_PARTITIONS, window_dates
-from assets.policies import OWNERS, RANGED_BACKFILL
+from assets.policies import OWNERS, RANGED_BACKFILL, step_deadline
 from assets.sql_validation import compile_model
 from assets.warehouse_schema import ensure_dataset_tables
 from resources import settings
@@ -47,9 +53,15 @@ def run_dbt_build(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, dbt_vars: dict[str, str] | None
 ) -> Iterator[Any]:
     invocation = dbt.cli(build_args(dbt_vars), context=context, raise_on_error=False)
-    yield from invocation.stream()
-    if invocation.is_successful():
-        return
+    timeout = float(settings.get(settings.STEP_TIMEOUT))
+    with step_deadline(timeout, invocation.process.terminate, "dbt build"):
+        yield from invocation.stream()
+        if not invocation.is_successful():
+            raise_build_failure(invocation)
+
+
+def raise_build_failure(invocation: DbtCliInvocation) -> None:
+    """A lock conflict is retried; a failing model or test fails the step with the nodes that failed."""
     results = invocation.get_artifact("run_results.json").get("results", [])
     messages = [str(r.get("message") or "") for r in results if r.get("status") in ("error", "fail")]
     if mentions_lock_conflict(messages):

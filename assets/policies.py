@@ -1,7 +1,8 @@
 """Retry, backfill and ownership policies shared by assets."""
 
 import datetime as dt
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dagster as dg
@@ -31,6 +32,43 @@ def retry_only_transient(*transient: type[BaseException]) -> Iterator[None]:
         raise
     except Exception as exc:
         raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
+
+
+@contextmanager
+def step_deadline(seconds: float, stop: Callable[[], None], what: str) -> Iterator[None]:
+    """Bound a step's own work: past `seconds`, call `stop` (and again every second) until the block ends.
+
+    Dagster bounds runs (`dagster/max_runtime`, enforced by run monitoring) but not steps, and a run
+    launched from the asset graph or the CLI carries no job tags. `stop` interrupts the work itself (a
+    DuckDB query, the dbt process); the step then fails for good with the reason, and is reported.
+    Written here because Dagster has no step timeout to configure.
+    """
+    expired, finished = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        if finished.wait(seconds):
+            return
+        expired.set()
+        while not finished.is_set():  # the work may be between two statements: keep stopping it
+            stop()
+            finished.wait(1.0)
+
+    watcher = threading.Thread(target=watch, name=f"step deadline: {what}", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except Exception as exc:
+        if expired.is_set():
+            raise dg.Failure(
+                description=f"{what} exceeded its step timeout of {seconds:g} s and was stopped "
+                f"(FLIGHTDECK_STEP_TIMEOUT_SECONDS)",
+                metadata={"step_timeout_seconds": seconds},
+                allow_retries=False,  # the same work would hang the same way
+            ) from exc
+        raise
+    finally:
+        finished.set()
+        watcher.join()
 
 
 # Daily data is expected within a day and a bit of the last load; reference snapshots nightly; ops nightly.

@@ -45,6 +45,7 @@ BREAKER_STATE_PATH = "FLIGHTDECK_BREAKER_STATE_PATH"
 EXECUTOR = "FLIGHTDECK_EXECUTOR"
 CELERY_BROKER_URL = "FLIGHTDECK_CELERY_BROKER_URL"
 CELERY_BACKEND_URL = "FLIGHTDECK_CELERY_BACKEND_URL"
+STEP_TIMEOUT = "FLIGHTDECK_STEP_TIMEOUT_SECONDS"
 
 
 def _data_dir() -> Path:
@@ -91,6 +92,8 @@ def defaults() -> dict[str, str]:
         EXECUTOR: "in_process",
         CELERY_BROKER_URL: "pyamqp://guest:guest@127.0.0.1:5672//",
         CELERY_BACKEND_URL: "rpc://",
+        # A whole 10x year loads in under a minute; half an hour means something hangs.
+        STEP_TIMEOUT: "1800",
     }
 
 

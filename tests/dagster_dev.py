@@ -83,7 +83,11 @@ def start_process_group(cmd: list[str], env: dict[str, str], log_path: Path):
 
 
 def stop_process_group(proc: subprocess.Popen, log) -> None:
-    """SIGTERM the whole group, SIGKILL it if it has not exited within a minute; bounded."""
+    """SIGTERM the whole group, SIGKILL it if it has not exited within a minute; bounded.
+
+    The group's other members (a run worker, the code server) can outlive its leader by a moment while
+    they record their own end; they are waited for too, so nothing writes into a folder being removed.
+    """
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -91,6 +95,14 @@ def stop_process_group(proc: subprocess.Popen, log) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            os.killpg(proc.pid, 0)  # ProcessLookupError once no member of the group is left
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     log.close()
 
 

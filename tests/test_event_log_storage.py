@@ -58,7 +58,22 @@ def observed(instance: dg.DagsterInstance) -> dict:
         for record in instance.all_logs(run.run_id):
             if record.is_dagster_event:
                 counts[record.dagster_event_type.value] = counts.get(record.dagster_event_type.value, 0) + 1
+    # The asset's summary row: which run (by launch order; run ids differ between instances) and which
+    # storage id it names as the latest planned and materialized events.
+    runs = [run.run_id for run in reversed(instance.get_runs())]
+    entry = instance.get_asset_records([KEY])[0].asset_entry
+    planned = storage.get_latest_planned_materialization_info(KEY)
+    [newest_planned] = storage.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=KEY),
+        limit=1,
+    )
     return {
+        "summary": {
+            "last_run": runs.index(entry.last_run_id),
+            "last_planned_run": runs.index(planned.run_id),
+            "last_planned_is_newest": planned.storage_id == newest_planned.storage_id,
+            "last_materialized_partition": entry.last_materialization.dagster_event.partition,
+        },
         "materialized": sorted(instance.get_materialized_partitions(KEY)),
         "planned_not_materialized": sorted(
             storage.get_latest_asset_partition_materialization_attempts_without_materializations(KEY)
@@ -104,6 +119,7 @@ def test_batching_storage_records_what_the_stock_storage_records(tmp_path, batch
     assert len(got["materialized"]) == 31 and got["latest_partition"] == "2024-01-31"
     assert got["planned_not_materialized"] == [f"2024-02-{d:02d}" for d in range(1, 11)]
     assert got["event_counts"]["ASSET_MATERIALIZATION_PLANNED"] == 41
+    assert got["summary"]["last_planned_is_newest"] and got["summary"]["last_planned_run"] == 1
 
 
 def test_batching_storage_turns_batching_on_unless_the_user_chose(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from dagster_dbt import (
 from assets.datasets import DAILY_DATASETS
 from assets.dbt_args import build_args, mentions_lock_conflict, window_vars
 from assets.partitions import DAILY_PARTITIONS, window_dates
-from assets.policies import OWNERS, RANGED_BACKFILL, step_deadline
+from assets.policies import OWNERS, RANGED_BACKFILL, within_step_timeout
 from assets.sql_validation import compile_model
 from assets.warehouse_schema import ensure_dataset_tables
 from resources import settings
@@ -53,8 +53,7 @@ def run_dbt_build(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, dbt_vars: dict[str, str] | None
 ) -> Iterator[Any]:
     invocation = dbt.cli(build_args(dbt_vars), context=context, raise_on_error=False)
-    timeout = float(settings.get(settings.STEP_TIMEOUT))
-    with step_deadline(timeout, invocation.process.terminate, "dbt build"):
+    with within_step_timeout(invocation.process.terminate, "dbt build"):
         yield from invocation.stream()
         if not invocation.is_successful():
             raise_build_failure(invocation)

@@ -17,7 +17,7 @@ from assets.landing import (
     quarantine_file,
 )
 from assets.partitions import partition_bounds
-from assets.policies import retry_only_transient, step_deadline
+from assets.policies import retry_only_transient, within_step_timeout
 from assets.schemas import column_names
 from resources import settings
 from resources.landing import LandingArea
@@ -82,11 +82,10 @@ def load_and_gate(
     volume_severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
 ) -> dg.MaterializeResult:
     """Replace the window's partitions from `files`; report accounting, quality metrics and gates."""
-    timeout = float(settings.get(settings.STEP_TIMEOUT))
     with (
         retry_only_transient(WarehouseLockedError, OSError),
         warehouse.connect() as con,
-        step_deadline(timeout, con.interrupt, f"loading {dataset.name} {window[0]}..{window[1]}"),
+        within_step_timeout(con.interrupt, f"loading {dataset.name} {window[0]}..{window[1]}"),
     ):
         loads = load_window(con, dataset, files, window, context.run_id)
         checks = [

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from resources import settings
+
 OWNERS = ["team:data-platform"]
 
 # Transient failures (a DuckDB lock held outside the pool, a dropped connection) are retried with
@@ -69,6 +71,11 @@ def step_deadline(seconds: float, stop: Callable[[], None], what: str) -> Iterat
     finally:
         finished.set()
         watcher.join()
+
+
+def within_step_timeout(stop: Callable[[], None], what: str):
+    """`step_deadline` at the configured FLIGHTDECK_STEP_TIMEOUT_SECONDS."""
+    return step_deadline(float(settings.get(settings.STEP_TIMEOUT)), stop, what)
 
 
 # Daily data is expected within a day and a bit of the last load; reference snapshots nightly; ops nightly.

@@ -47,32 +47,27 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
           class: BatchingSqliteEventLogStorage
     """
 
-    def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
-        self._configured_base_dir = base_dir
+    def __init__(self, inst_data: ConfigurableClassData | None = None):
+        # The files are opened in register_instance, once the instance's home is known.
         self._inst_data = inst_data
-        if base_dir is not None:
-            super().__init__(base_dir, inst_data)
         # Every process that loads this instance (CLI, webserver, daemon, run worker) emits events; the
         # batch path is only taken when Dagster sees this variable, so turn it on unless the user chose.
         os.environ.setdefault(EVENT_BATCH_SIZE_ENV, DEFAULT_EVENT_BATCH_SIZE)
 
     def register_instance(self, instance) -> None:
-        # Without a configured base_dir, the storage opens where Dagster's default SQLite event log lives:
-        # <instance home>/history/runs, so switching storages keeps history. The home is only known here
-        # (DAGSTER_HOME may name another instance than the one being opened, as in `from_config(path)`).
-        if self._configured_base_dir is None and not hasattr(self, "_base_dir"):
-            super().__init__(os.path.join(instance.root_directory, "history", "runs"), self._inst_data)
+        # Where Dagster's default SQLite event log lives, <instance home>/history/runs, so switching storages
+        # keeps history. The home is only known here (DAGSTER_HOME may name another instance than the one
+        # being opened, as in `DagsterInstance.from_config(path)`).
+        super().__init__(os.path.join(instance.root_directory, "history", "runs"), self._inst_data)
         super().register_instance(instance)
 
     @classmethod
     def config_type(cls):
-        from dagster import Field, StringSource
-
-        return {"base_dir": Field(StringSource, is_required=False)}
+        return {}
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
-        return cls(inst_data=inst_data, **config_value)
+        return cls(inst_data=inst_data)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         bulk = [e for e in events if e.is_dagster_event and e.dagster_event_type in BULK_ASSET_EVENTS]

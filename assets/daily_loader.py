@@ -1,11 +1,11 @@
 """Validate and load a window of daily landing files into DuckDB, losing nothing.
 
 For a window of partitions (one day, or a whole year in one ranged run):
-1. every file is scanned at once by DuckDB as text (no sniffing: ~27 ms a file saved), malformed lines
-   captured by DuckDB's reject store with their line numbers;
-2. every row is checked against the pandera model compiled to SQL, plus the partition-date rule;
-3. repeated natural keys keep their first line and count the others as duplicates;
-4. one transaction replaces the window's partitions (delete + insert), records quarantined and
+1. in one pass, every file is scanned by DuckDB as text (no sniffing: ~27 ms a file saved) and every
+   row typed and checked against the pandera model compiled to SQL, plus the partition-date rule;
+   malformed lines are captured by DuckDB's reject store with their line numbers;
+2. repeated natural keys keep their first line and count the others as duplicates;
+3. one transaction replaces the window's partitions (delete + insert), records quarantined and
    duplicate rows with their reasons, supersedes or resolves older quarantine rows, and appends one
    `ops.load_audit` row per partition. Readers see the old partition or the new one, never a mix.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pandera.pandas as pa
 
-from assets.landing import LandingFile
+from assets.landing import FILE_DATE_SQL, LandingFile
 from assets.sql_validation import CompiledColumn, any_failure_sql, compile_model, failure_reasons_sql
 from assets.warehouse_schema import ensure_dataset_tables
 
@@ -110,8 +110,33 @@ def load_window(
     con.executemany(
         "INSERT INTO _files VALUES (?, ?, ?)", [(str(f.path), f.partition_date, f.sha256) for f in files]
     )
-    # Insertion order is preserved, so rowid gives each row's position inside its file.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _scanned AS {_scan_sql(files, columns)}")
+    typed_cols = ", ".join(f"{c.typed_expr} AS {c.typed_name}" for c in columns)
+    # The row's own date, from its typed columns (partition_expr has {column} placeholders).
+    row_date = dataset.partition_expr.format(**{c.name: c.typed_name for c in columns})
+    row_checks = [
+        (f"{part}:invalid_date", f"{row_date} IS NULL"),
+        (f"{part}:not_partition_date", f"COALESCE({row_date} <> file_date, false)"),
+        *dataset.row_rules,
+    ]
+    invalid = any_failure_sql(columns, row_checks)
+    reasons = failure_reasons_sql(columns, row_checks)
+    as_text = ", ".join(f'"{n}" := "{n}"' for n in names)
+    typed_out = ", ".join(f'{c.typed_name} AS "{c.name}"' for c in columns)
+    # One pass: scan every file as text, type and check each row, keep the typed row. A scan, projections
+    # and UNION ALL keep the files' row order (no join here), so the table's rowid follows the lines.
+    # Reasons and original values are built only for invalid rows: most rows are valid, and building a
+    # list per row costs more than all the checks themselves.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _classified AS
+        WITH scanned AS ({_scan_sql(files, columns)}),
+        typed AS (SELECT *, {FILE_DATE_SQL.format(path="filename")} AS file_date, {typed_cols} FROM scanned),
+        checked AS (SELECT *, {row_date} AS _date, {invalid} AS _invalid FROM typed)
+        SELECT {typed_out}, _date, filename, file_date,
+               CASE WHEN _invalid THEN {reasons} END AS reasons,
+               CASE WHEN _invalid THEN to_json(struct_pack({as_text}))::VARCHAR END AS original_values,
+               CASE WHEN _invalid THEN 'invalid' ELSE 'loaded' END AS outcome
+        FROM checked"""
+    )
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_rejects'").fetchone()[0]:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _rejects (file_id UBIGINT, line UBIGINT, csv_line VARCHAR, error_message VARCHAR)"
@@ -123,46 +148,22 @@ def load_window(
                   row_number() OVER (PARTITION BY s.file_path ORDER BY r.line) - 1 AS nth
            FROM _rejects r JOIN _reject_scans s USING (file_id)"""
     )
-    has_rejects = con.execute("SELECT count(*) FROM _malformed").fetchone()[0] > 0
-    typed_cols = ", ".join(f"{c.typed_expr} AS {c.typed_name}" for c in columns)
-    # The row's own date, from its typed columns (partition_expr has {column} placeholders).
-    row_date = dataset.partition_expr.format(**{c.name: c.typed_name for c in columns})
-    row_checks = [
-        (f"{part}:invalid_date", f"{row_date} IS NULL"),
-        (f"{part}:not_partition_date", f"COALESCE({row_date} <> file_date, false)"),
-        *dataset.row_rules,
-    ]
-    invalid = any_failure_sql(columns, row_checks)
-    reasons = failure_reasons_sql(columns, row_checks)
-    # Line of a row = its ordinal in the file + 1 (header) + the malformed lines before it.
-    # Parquet has no lines; there it is the ordinal + 1, so both formats read the same.
-    line_number = "ordinal + 1"
-    if has_rejects:
+    # A row's ordinal in its file is its rowid minus its file's first rowid (files are scanned one after
+    # another): a hash join, where row_number() would sort the whole window. Its line = ordinal + 1
+    # (header) + the malformed lines before it; parquet has no lines, there it is the ordinal + 1 too.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _first_rows AS SELECT filename, min(rowid) AS first_rowid "
+        "FROM _classified GROUP BY filename"
+    )
+    line_number = "c.rowid - fr.first_rowid + 2"
+    if con.execute("SELECT count(*) FROM _malformed").fetchone()[0]:
         line_number += (
             " + (SELECT count(*) FROM _malformed m"
-            " WHERE m.filename = c.filename AND m.line_number - 2 - m.nth < c.ordinal)"
+            " WHERE m.filename = c.filename AND m.line_number - 2 - m.nth < c.rowid - fr.first_rowid + 1)"
         )
-    as_text = ", ".join(f'"{n}" := "{n}"' for n in names)
-    typed_out = ", ".join(f'{c.typed_name} AS "{c.name}"' for c in columns)
-    # A row's ordinal is its rowid minus its file's first rowid (files are scanned one after another,
-    # insertion order is kept): a hash join, where row_number() would sort the whole window.
-    # Reasons and original values are built only for invalid rows: most rows are valid, and building a
-    # list per row costs more than all the checks themselves.
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _classified AS
-        WITH firsts AS (SELECT filename, min(rowid) AS first_rowid FROM _scanned GROUP BY filename),
-        typed AS (
-            SELECT s.*, s.rowid - firsts.first_rowid + 1 AS ordinal, _files.file_date, {typed_cols}
-            FROM _scanned s JOIN firsts USING (filename) JOIN _files USING (filename)
-        ),
-        checked AS (SELECT *, {row_date} AS _date, {invalid} AS _invalid FROM typed)
-        SELECT {typed_out}, _date, filename, {line_number} AS line_number, file_date,
-               CASE WHEN _invalid THEN {reasons} END AS reasons,
-               CASE WHEN _invalid THEN to_json(struct_pack({as_text}))::VARCHAR END AS original_values,
-               CASE WHEN _invalid THEN 'invalid' ELSE 'loaded' END AS outcome
-        FROM checked c"""
+    numbered = (
+        f"(SELECT c.*, {line_number} AS line_number FROM _classified c JOIN _first_rows fr USING (filename))"
     )
-    con.execute("DROP TABLE _scanned")  # the text copy of the window: free its memory before the writes
     # Among valid rows, the first line of each natural key wins; later repeats are duplicates. Only the
     # keys seen more than once (a hash aggregate finds them) are ordered, not the whole window. The key
     # columns are required by the models, so a valid row's key has no NULL and plain equality matches.
@@ -170,7 +171,7 @@ def load_window(
     con.execute(
         f"""UPDATE _classified SET outcome = 'duplicate' WHERE rowid IN (
             SELECT rowid FROM (
-                SELECT c.rowid, row_number() OVER (PARTITION BY {key} ORDER BY filename, line_number) AS nth
+                SELECT c.rowid, row_number() OVER (PARTITION BY {key} ORDER BY filename, c.rowid) AS nth
                 FROM _classified c SEMI JOIN (
                     SELECT {key} FROM _classified WHERE outcome = 'loaded' GROUP BY ALL HAVING count(*) > 1
                 ) USING ({key})
@@ -185,7 +186,7 @@ def load_window(
         con.execute(f"DELETE FROM raw.{dataset.name} WHERE {part} BETWEEN ? AND ?", [start, end])
         con.execute(
             f"""INSERT INTO raw.{dataset.name}
-            SELECT {select_cols}, _date, filename, line_number, ?, now() FROM _classified
+            SELECT {select_cols}, _date, filename, line_number, ?, now() FROM {numbered}
             WHERE outcome = 'loaded'""",
             [run_id],
         )
@@ -211,7 +212,7 @@ def load_window(
             SELECT file_date, filename, line_number, outcome, COALESCE(array_to_string(reasons, ', '), ''),
                    COALESCE(original_values, to_json(struct_pack({typed_as_text}))::VARCHAR),
                    ?, now(), 'open', NULL, NULL
-            FROM _classified WHERE outcome <> 'loaded'
+            FROM {numbered} WHERE outcome <> 'loaded'
             UNION ALL
             SELECT f.file_date, m.filename, m.line_number, 'invalid', 'malformed_line: ' || m.error_message,
                    m.csv_line, ?, now(), 'open', NULL, NULL

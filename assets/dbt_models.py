@@ -8,21 +8,16 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import (
-    DagsterDbtTranslator,
-    DagsterDbtTranslatorSettings,
-    DbtCliInvocation,
-    DbtCliResource,
-    dbt_assets,
-)
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, dbt_assets
 
 from assets.datasets import DAILY_DATASETS
-from assets.dbt_args import build_args, mentions_lock_conflict, window_vars
+from assets.dbt_args import build_args, mentions_lock_conflict, window_env, window_vars
 from assets.partitions import DAILY_PARTITIONS, window_dates
 from assets.policies import OWNERS, RANGED_BACKFILL, within_step_timeout
 from assets.sql_validation import compile_model
 from assets.warehouse_schema import ensure_dataset_tables
 from resources import settings
+from resources.dbt import FlightdeckDbtCli
 from resources.warehouse import WRITER_POOL, DuckDBWarehouse
 
 DBT_MANIFEST = settings.DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -50,13 +45,14 @@ TRANSLATOR = FlightdeckDbtTranslator(settings=DagsterDbtTranslatorSettings(enabl
 
 
 def run_dbt_build(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, dbt_vars: dict[str, str] | None
+    context: dg.AssetExecutionContext, dbt: FlightdeckDbtCli, dbt_vars: dict[str, str]
 ) -> Iterator[Any]:
-    invocation = dbt.cli(build_args(dbt_vars), context=context, raise_on_error=False)
+    invocation = dbt.cli_with_env(build_args(), window_env(dbt_vars), context=context, raise_on_error=False)
     with within_step_timeout(invocation.process.terminate, "dbt build"):
         yield from invocation.stream()
         if not invocation.is_successful():
             raise_build_failure(invocation)
+    dbt.keep_parse_state(invocation)
 
 
 def raise_build_failure(invocation: DbtCliInvocation) -> None:
@@ -86,7 +82,7 @@ def raise_build_failure(invocation: DbtCliInvocation) -> None:
     pool=WRITER_POOL,
 )
 def daily_dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse
+    context: dg.AssetExecutionContext, dbt: FlightdeckDbtCli, warehouse: DuckDBWarehouse
 ) -> Iterator[Any]:
     """Staging and marts that follow the daily partitions; dbt replaces exactly the run's window."""
     # Every daily source must exist for the marts to compile; one never loaded yet (weather before its

@@ -1,12 +1,15 @@
 """The dbt CLI resource, pointed at dbt_project/ and at the dbt installed beside this interpreter."""
 
+import os
+import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from importlib.metadata import version as package_version
 from pathlib import Path
+from typing import Any
 
-from dagster_dbt import DbtCliResource
+from dagster_dbt import DbtCliInvocation, DbtCliResource
 from packaging import version
 
 from resources import settings
@@ -29,6 +32,40 @@ class FlightdeckDbtCli(DbtCliResource):
         # only to serve `fetch_row_counts()` / `fetch_column_metadata()`, which flightdeck does not use:
         # row counts come from the loads themselves. Without it those two are unavailable, nothing else.
         return None
+
+    def cli_with_env(self, args: Sequence[str], env: Mapping[str, str], **kwargs: Any) -> DbtCliInvocation:
+        """`cli` with extra environment variables for the dbt process.
+
+        dagster-dbt gives the process a copy of this process's environment and takes no `env` argument,
+        so the variables are set only while the process is started, then restored.
+        """
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        try:
+            return self.cli(args, **kwargs)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def keep_parse_state(self, invocation: DbtCliInvocation) -> None:
+        """Make a finished invocation's parse the starting point of the next one.
+
+        dagster-dbt starts every invocation from `target/partial_parse.msgpack`, written by `make install`.
+        dbt discards it and re-parses everything (~3-4 s) when the profile differs from then, e.g. another
+        FLIGHTDECK_DUCKDB_PATH. Keeping the latest state avoids that from the second run on. dbt checks the
+        state itself (files, profile, vars), so a stale copy costs a re-parse, never a wrong result; the
+        replace is atomic, so concurrent runs leave one valid copy.
+        """
+        latest = invocation.target_path / "partial_parse.msgpack"
+        if not latest.exists():
+            return
+        kept = Path(self.project_dir) / "target" / "partial_parse.msgpack"
+        staged = kept.with_name(f".partial_parse.{os.getpid()}.msgpack")
+        shutil.copyfile(latest, staged)
+        os.replace(staged, kept)
 
 
 def build_dbt_resource() -> FlightdeckDbtCli:

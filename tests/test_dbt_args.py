@@ -1,11 +1,12 @@
-"""The small pure functions that build dbt arguments."""
+"""The small pure functions that build dbt arguments and environment."""
 
 import datetime as dt
-import json
 
 import pytest
+import yaml
 
-from assets.dbt_args import build_args, mentions_lock_conflict, window_vars
+from assets.dbt_args import WINDOW_ENV_VARS, build_args, mentions_lock_conflict, window_env, window_vars
+from resources import settings
 
 
 def test_window_vars_are_inclusive_iso_dates():
@@ -20,12 +21,19 @@ def test_empty_window_is_refused():
         window_vars(dt.date(2013, 1, 2), dt.date(2013, 1, 1))
 
 
-def test_build_args_pass_vars_as_sorted_json():
-    args = build_args({"min_date": "2013-01-01", "max_date": "2013-01-02"})
-    assert args[:2] == ["build", "--vars"]
-    assert json.loads(args[2]) == {"min_date": "2013-01-01", "max_date": "2013-01-02"}
-    assert args[2].index("max_date") < args[2].index("min_date")  # stable text: same vars, same parse
-    assert build_args(None) == ["build"]
+def test_window_reaches_dbt_through_the_environment_not_cli_vars():
+    # CLI --vars would change on every window and cost dbt a full re-parse; the arguments stay constant.
+    assert build_args() == ["build"]
+    assert window_env(window_vars(dt.date(2013, 1, 1), dt.date(2013, 1, 2))) == {
+        "FLIGHTDECK_WINDOW_MIN_DATE": "2013-01-01",
+        "FLIGHTDECK_WINDOW_MAX_DATE": "2013-01-02",
+    }
+
+
+def test_dbt_project_reads_the_window_vars_from_those_environment_variables():
+    project = yaml.safe_load((settings.DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    for name, env_var in WINDOW_ENV_VARS.items():
+        assert project["vars"][name] == f"{{{{ env_var('{env_var}', '') }}}}"
 
 
 def test_lock_conflicts_are_recognised():

@@ -53,6 +53,7 @@ def run_dbt_build(
         if not invocation.is_successful():
             raise_build_failure(invocation)
     dbt.keep_parse_state(invocation)
+    dbt.prune_invocation_folders()
 
 
 def raise_build_failure(invocation: DbtCliInvocation) -> None:

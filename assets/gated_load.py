@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
@@ -30,17 +32,24 @@ def contract_checked_files(
     """Every day's file, contract-checked; any missing or bad file fails the run before anything loads."""
     start, end_exclusive = partition_bounds()
     columns = column_names(dataset.model)
-    files, problems = [], []
-    for offset in range((window[1] - window[0]).days + 1):
-        day = window[0] + dt.timedelta(days=offset)
+
+    def check(day: dt.date) -> LandingFile | str:
+        """The day's checked file, or the problem with it."""
         try:
             path = find_partition_file(landing.dataset_dir(dataset.name), day)
-            files.append(inspect(path, columns, start, end_exclusive))
+            return inspect(path, columns, start, end_exclusive)
         except MissingLandingFileError as exc:
-            problems.append(str(exc))
+            return str(exc)
         except LandingFileError as exc:
             copy = quarantine_file(exc, landing.quarantine_root(), dataset.name, run_id)
-            problems.append(f"{exc} (quarantined as {copy})")
+            return f"{exc} (quarantined as {copy})"
+
+    days = [window[0] + dt.timedelta(days=n) for n in range((window[1] - window[0]).days + 1)]
+    # Threads, because hashing a file releases the GIL: a year's files are checked in about half the time.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        outcomes = list(pool.map(check, days))
+    files = [o for o in outcomes if isinstance(o, LandingFile)]
+    problems = [o for o in outcomes if isinstance(o, str)]
     if problems:
         raise dg.Failure(
             description=f"{len(problems)} landing file problem(s), nothing was loaded:\n"

@@ -1,6 +1,7 @@
 """The dbt CLI resource, pointed at dbt_project/ and at the dbt installed beside this interpreter."""
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
@@ -13,6 +14,10 @@ from dagster_dbt import DbtCliInvocation, DbtCliResource
 from packaging import version
 
 from resources import settings
+
+# dagster-dbt names an asset invocation's target folder <op>-<run id[:7]>-<random 7 hex>.
+INVOCATION_FOLDER = re.compile(r".+-[0-9a-f]{7}-[0-9a-f]{7}")
+KEPT_INVOCATION_FOLDERS = 20
 
 
 class FlightdeckDbtCli(DbtCliResource):
@@ -66,6 +71,22 @@ class FlightdeckDbtCli(DbtCliResource):
         staged = kept.with_name(f".partial_parse.{os.getpid()}.msgpack")
         shutil.copyfile(latest, staged)
         os.replace(staged, kept)
+
+    def prune_invocation_folders(self, keep: int = KEPT_INVOCATION_FOLDERS) -> None:
+        """Keep the newest `keep` invocation folders under target/, remove older ones.
+
+        dagster-dbt gives every invocation its own folder (~2 MB: manifest, run results, compiled SQL,
+        log) and never removes one; a sensor-driven deployment would grow by hundreds a year. The newest
+        stay for debugging a run; the run's own events and logs are in Dagster.
+        """
+        target = Path(self.project_dir) / "target"
+        folders = sorted(
+            (p for p in target.iterdir() if p.is_dir() and INVOCATION_FOLDER.fullmatch(p.name)),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for folder in folders[keep:]:
+            shutil.rmtree(folder, ignore_errors=True)  # a concurrent prune may have removed it
 
 
 def build_dbt_resource() -> FlightdeckDbtCli:

@@ -12,17 +12,23 @@ from resources import settings
 from resources.dbt import FlightdeckDbtCli
 
 
-def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeypatch):
+def copy_of_project(tmp_path: Path) -> tuple[Path, FlightdeckDbtCli]:
+    """The dbt project copied (without invocation folders) and a resource pointed at the copy."""
     project = tmp_path / "dbt_project"
     shutil.copytree(
         settings.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("daily_dbt_models-*", "logs")
     )
-    monkeypatch.setenv(settings.DUCKDB_PATH, str(tmp_path / "warehouse.duckdb"))  # not the install-time one
     dbt = FlightdeckDbtCli(
         project_dir=str(project),
         profiles_dir=str(project),
         dbt_executable=str(Path(sys.executable).parent / "dbt"),
     )
+    return project, dbt
+
+
+def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeypatch):
+    project, dbt = copy_of_project(tmp_path)
+    monkeypatch.setenv(settings.DUCKDB_PATH, str(tmp_path / "warehouse.duckdb"))  # not the install-time one
     kept = project / "target" / "partial_parse.msgpack"
     install_time_state = kept.read_bytes()
 
@@ -43,3 +49,18 @@ def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeyp
     assert kept.read_bytes() == (tmp_path / "invocation" / "partial_parse.msgpack").read_bytes()
     assert kept.read_bytes() != install_time_state  # parsed for this warehouse path
     assert not list(kept.parent.glob(".partial_parse.*"))  # no staged copy left behind
+
+
+def test_only_the_newest_invocation_folders_are_kept(tmp_path):
+    project, dbt = copy_of_project(tmp_path)
+    target = project / "target"
+    folders = [target / f"daily_dbt_models-{n:07x}-abcdef{n}" for n in range(5)]
+    for age, folder in enumerate(reversed(folders)):  # folders[4] is the oldest
+        (folder / "compiled").mkdir(parents=True)
+        os.utime(folder, (1_000_000 + age, 1_000_000 + age))
+    (target / "compiled").mkdir(exist_ok=True)  # from a dbt run by hand: not dagster-dbt's, kept
+    before = {p.name for p in target.iterdir()}
+
+    dbt.prune_invocation_folders(keep=2)
+
+    assert {p.name for p in target.iterdir()} == before - {f.name for f in folders[2:]}

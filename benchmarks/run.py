@@ -155,9 +155,7 @@ def bench_scale(scale: int, repeats: int, per_partition_samples: int) -> dict:
         breakdowns.append(run_breakdown(home, measured[0]))
         return measured[:2]
 
-    figures["ranged_backfill_s"], figures["ranged_backfill_peak_gb"] = median_of(
-        1 if scale > 1 else repeats, ranged
-    )
+    figures["ranged_backfill_s"], figures["ranged_backfill_peak_gb"] = median_of(repeats, ranged)
     for name in breakdowns[0]:
         figures[f"ranged_{name}"] = statistics.median(b[name] for b in breakdowns)
 

@@ -52,8 +52,11 @@ def run_dbt_build(
         yield from invocation.stream()
         if not invocation.is_successful():
             raise_build_failure(invocation)
-    dbt.keep_parse_state(invocation)
-    dbt.prune_invocation_folders()
+    try:
+        dbt.keep_parse_state(invocation)
+        dbt.prune_invocation_folders()
+    except OSError as exc:  # housekeeping only: the build succeeded and its events are recorded
+        context.log.warning(f"dbt housekeeping failed, the next run may re-parse the project: {exc}")
 
 
 def raise_build_failure(invocation: DbtCliInvocation) -> None:

@@ -21,7 +21,8 @@ KEPT_INVOCATION_FOLDERS = 20
 
 
 class FlightdeckDbtCli(DbtCliResource):
-    """DbtCliResource that knows its dbt version without asking and builds no in-process adapter.
+    """DbtCliResource tuned for runs: knows its dbt version without asking, builds no in-process adapter,
+    passes environment variables to the dbt process, keeps dbt's parse state and prunes old folders.
 
     dagster-dbt runs `dbt --version` in a subprocess each time the resource is built (once per run) to
     tell dbt-core from dbt Fusion; that costs 2-8 s a run. Our dbt is always the dbt-core pinned in
@@ -79,14 +80,15 @@ class FlightdeckDbtCli(DbtCliResource):
         log) and never removes one; a sensor-driven deployment would grow by hundreds a year. The newest
         stay for debugging a run; the run's own events and logs are in Dagster.
         """
-        target = Path(self.project_dir) / "target"
-        folders = sorted(
-            (p for p in target.iterdir() if p.is_dir() and INVOCATION_FOLDER.fullmatch(p.name)),
-            key=lambda p: p.stat().st_mtime,
-            reverse=True,
-        )
-        for folder in folders[keep:]:
-            shutil.rmtree(folder, ignore_errors=True)  # a concurrent prune may have removed it
+        folders = []
+        for entry in os.scandir(Path(self.project_dir) / "target"):
+            if entry.is_dir() and INVOCATION_FOLDER.fullmatch(entry.name):
+                try:
+                    folders.append((entry.stat().st_mtime, entry.path))
+                except FileNotFoundError:  # removed meanwhile by another run's prune
+                    continue
+        for _, path in sorted(folders, reverse=True)[keep:]:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def build_dbt_resource() -> FlightdeckDbtCli:

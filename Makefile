@@ -26,9 +26,11 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON_VERSION)
 	@touch $@
 
-# The dbt manifest is built once here, never when definitions load.
+# The dbt manifest is built once here, never when definitions load. It is parsed with the warehouse path
+# runs will use (resources/settings.py resolves it), so even the first run keeps dbt's partial parse.
 $(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
-	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
+	warehouse="$$($(BIN)/python -c 'from resources import settings; print(settings.get(settings.DUCKDB_PATH))')" && \
+	  cd dbt_project && FLIGHTDECK_DUCKDB_PATH="$$warehouse" ../$(BIN)/dbt parse --profiles-dir . --quiet
 	@touch $@
 
 # The UI tests drive Debian's Chromium through Playwright; no browser is downloaded by pip or playwright.

@@ -39,6 +39,11 @@ class FlightdeckDbtCli(DbtCliResource):
         # row counts come from the loads themselves. Without it those two are unavailable, nothing else.
         return None
 
+    @property
+    def _target_dir(self) -> Path:
+        """Where `make install`'s parse lives and dagster-dbt puts each invocation's folder."""
+        return Path(self.project_dir) / "target"
+
     def cli_with_env(self, args: Sequence[str], env: Mapping[str, str], **kwargs: Any) -> DbtCliInvocation:
         """`cli` with extra environment variables for the dbt process.
 
@@ -68,7 +73,7 @@ class FlightdeckDbtCli(DbtCliResource):
         latest = invocation.target_path / "partial_parse.msgpack"
         if not latest.exists():
             return
-        kept = Path(self.project_dir) / "target" / "partial_parse.msgpack"
+        kept = self._target_dir / "partial_parse.msgpack"
         staged = kept.with_name(f".partial_parse.{os.getpid()}.msgpack")
         shutil.copyfile(latest, staged)
         os.replace(staged, kept)
@@ -81,7 +86,7 @@ class FlightdeckDbtCli(DbtCliResource):
         stay for debugging a run; the run's own events and logs are in Dagster.
         """
         folders = []
-        for entry in os.scandir(Path(self.project_dir) / "target"):
+        for entry in os.scandir(self._target_dir):
             if entry.is_dir() and INVOCATION_FOLDER.fullmatch(entry.name):
                 try:
                     folders.append((entry.stat().st_mtime, entry.path))

@@ -1,5 +1,13 @@
 """flightdeck's Dagster definitions: composition only; every piece lives in its own module."""
 
+import gc
+
+# Every process that loads these definitions (CLI, run worker, daemon, webserver) keeps what the imports
+# below build until it exits. The cyclic collector would traverse those millions of objects again and
+# again: paused while they load, then frozen out of its view, it saves ~0.4 s at start and ~0.6 s at exit
+# of every run (README, Benchmarks).
+gc.disable()
+
 import dagster as dg
 
 from assets.dbt_models import daily_dbt_models
@@ -37,3 +45,6 @@ defs = dg.Definitions(
     resources=build_resources(),
     executor=build_executor(),  # in-process by default; Celery workers when FLIGHTDECK_EXECUTOR=celery
 ).map_asset_specs(func=with_freshness)  # global policies, applied once
+
+gc.freeze()
+gc.enable()

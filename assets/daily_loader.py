@@ -219,36 +219,22 @@ def load_window(
             FROM _malformed m JOIN _files f USING (filename)""",
             [run_id, run_id],
         )
-        loads = con.execute(
-            """SELECT f.file_date, f.filename,
+        # One audit row per partition, counted in the same statement that records it.
+        audited = con.execute(
+            """INSERT INTO ops.load_audit
+               SELECT ?, f.file_date, f.filename, f.sha256,
                       count(c.outcome) + (SELECT count(*) FROM _malformed m WHERE m.filename = f.filename),
                       count(*) FILTER (c.outcome = 'loaded'),
                       count(*) FILTER (c.outcome = 'invalid')
                         + (SELECT count(*) FROM _malformed m WHERE m.filename = f.filename),
-                      count(*) FILTER (c.outcome = 'duplicate')
+                      count(*) FILTER (c.outcome = 'duplicate'),
+                      ?, now()
                FROM _files f LEFT JOIN _classified c USING (filename)
-               GROUP BY f.file_date, f.filename ORDER BY f.file_date"""
+               GROUP BY f.file_date, f.filename, f.sha256
+               RETURNING partition_date, source_file, rows_read, rows_loaded, rows_quarantined, rows_duplicate""",
+            [dataset.name, run_id],
         ).fetchall()
-        results = [PartitionLoad(*row[:1], str(row[1]), *row[2:]) for row in loads]
-        con.executemany(
-            "INSERT INTO ops.load_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-            [
-                (
-                    dataset.name,
-                    r.partition_date,
-                    r.source_file,
-                    sha,
-                    r.rows_read,
-                    r.rows_loaded,
-                    r.rows_quarantined,
-                    r.rows_duplicate,
-                    run_id,
-                )
-                for r, sha in zip(
-                    results, [f.sha256 for f in sorted(files, key=lambda f: f.partition_date)], strict=True
-                )
-            ],
-        )
+        results = [PartitionLoad(*row) for row in sorted(audited)]
         pause_for_crash_test()
         con.execute("COMMIT")
     except BaseException:

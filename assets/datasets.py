@@ -7,7 +7,9 @@ FLIGHTS = DailyDataset(
     name="flights",
     model=FlightsSchema,
     partition_column="flight_date",
-    partition_expr="TRY_CAST(printf('%04d-%02d-%02d', {year}, {month}, {day}) AS DATE)",
+    # try(): NULL for an impossible date (Feb 30, month 13), as a text round trip would give, at a
+    # fraction of its cost (-0.4 s on the 10x year).
+    partition_expr="try(make_date({year}, {month}, {day}))",
     natural_key=FLIGHTS_NATURAL_KEY,
 )
 

@@ -77,3 +77,20 @@ def test_loading_definitions_never_opens_the_warehouse(tmp_path):
         capture_output=True,
     )
     assert not db.exists()
+
+
+def test_loading_definitions_leaves_the_collector_running_with_the_definitions_frozen():
+    """definitions.py pauses the cyclic collector while it imports; it must always resume it."""
+    import subprocess
+    import sys
+
+    probe = "import gc, definitions; print(gc.isenabled(), gc.get_freeze_count())"
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).parent.parent,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert out[0] == "True"
+    assert int(out[1]) > 100_000  # the objects the imports built are out of the collector's view

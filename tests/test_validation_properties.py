@@ -125,3 +125,58 @@ def test_random_corruption_loses_and_duplicates_nothing(tmp_path, edits, duplica
     # Every data line (2 .. n+1) is accounted for exactly once: loaded, or quarantined with its line.
     accounted = sorted(loaded_lines + [line for line, _, _ in quarantine])
     assert accounted == list(range(2, n_lines + 2))
+
+
+# Values at the edges of the loader's shortcuts: Unicode spaces (TRIM removes them), tabs (it does not),
+# integers that do not print back unchanged, numbers TRY_CAST would round or read in another base.
+TRICKY = [
+    " 7",
+    "7 ",
+    " ",
+    "",
+    "\u00a07",
+    "7\u00a0",
+    "\u3000",
+    "a\u2009b",
+    "\t7",
+    "7\t",
+    "é",
+    "xé ",
+    "+5",
+    "007",
+    "-0",
+    "1.5",
+    "1e3",
+    "0x1F",
+    "1_000",
+    "9223372036854775808",
+    "-12",
+    "AB",
+    None,
+]
+
+
+@given(value=st.one_of(st.sampled_from(TRICKY), st.text(max_size=6)))
+@settings(max_examples=EXAMPLES * 8, deadline=None, derandomize=DERANDOMIZE)
+def test_compiled_text_and_integer_expressions_match_their_plain_definitions(value):
+    """The shortcuts in sql_validation.py give exactly NULLIF(TRIM(x), '') and the whole-number regex."""
+    import duckdb
+
+    from assets.sql_validation import compile_model
+
+    [year] = [c for c in compile_model(FlightsSchema) if c.name == "year"]
+    con = duckdb.connect()
+    try:
+        got = con.execute(
+            f'SELECT "year", {year.typed_expr} FROM (SELECT {year.text_expr} AS "year" '
+            'FROM (SELECT $1::VARCHAR AS "year"))',
+            [value],
+        ).fetchone()
+        plain = con.execute(
+            "SELECT t, CASE WHEN regexp_full_match(t, '[+-]?[0-9]+') THEN TRY_CAST(t AS BIGINT) END "
+            "FROM (SELECT NULLIF(TRIM($1::VARCHAR), '') AS t)",
+            [value],
+        ).fetchone()
+    finally:
+        con.close()
+    assert got == plain

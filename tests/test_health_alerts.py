@@ -76,13 +76,12 @@ def test_volume_anomaly(env, instance):
 
 
 def test_sla_breach_of_a_slow_run(env, instance, monkeypatch):
-    monkeypatch.setitem(sla.JOB_SLA_SECONDS, "reference_refresh", 0.5)  # any real run is slower
+    # Any real run is slower than 10 ms (the reference refresh itself now takes under half a second).
+    monkeypatch.setitem(sla.JOB_SLA_SECONDS, "reference_refresh", 0.01)
     load_reference(instance)
     alerts, _ = evaluate(instance, GRAPH, None, time.time())
     [breach] = [a for a in alerts if a.kind == "sla_breach"]
-    assert breach.details["job"] == "reference_refresh" and "SLA 0 s" in breach.details["error"].replace(
-        "1 s", "0 s"
-    )
+    assert breach.details["job"] == "reference_refresh" and "SLA 0 s" in breach.details["error"]
 
 
 def test_a_run_killed_by_its_timeout_is_an_sla_breach(env, instance):

@@ -222,14 +222,14 @@ def load_window(
         # One audit row per partition, counted in the same statement that records it.
         audited = con.execute(
             """INSERT INTO ops.load_audit
+               WITH malformed AS (SELECT filename, count(*) AS n FROM _malformed GROUP BY filename)
                SELECT ?, f.file_date, f.filename, f.sha256,
-                      count(c.outcome) + (SELECT count(*) FROM _malformed m WHERE m.filename = f.filename),
+                      count(c.outcome) + COALESCE(any_value(m.n), 0),
                       count(*) FILTER (c.outcome = 'loaded'),
-                      count(*) FILTER (c.outcome = 'invalid')
-                        + (SELECT count(*) FROM _malformed m WHERE m.filename = f.filename),
+                      count(*) FILTER (c.outcome = 'invalid') + COALESCE(any_value(m.n), 0),
                       count(*) FILTER (c.outcome = 'duplicate'),
                       ?, now()
-               FROM _files f LEFT JOIN _classified c USING (filename)
+               FROM _files f LEFT JOIN malformed m USING (filename) LEFT JOIN _classified c USING (filename)
                GROUP BY f.file_date, f.filename, f.sha256
                RETURNING partition_date, source_file, rows_read, rows_loaded, rows_quarantined, rows_duplicate""",
             [dataset.name, run_id],

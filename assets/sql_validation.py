@@ -82,24 +82,23 @@ def compile_model(model: type[pa.DataFrameModel]) -> list[CompiledColumn]:
         sql_type = _DUCKDB_TYPES.get(str(column.dtype))
         if sql_type is None:
             raise NotImplementedError(f"column {name!r}: dtype {column.dtype} has no DuckDB mapping")
-        # In text_expr "<name>" is the value as scanned; in typed_expr it is text_expr's result.
-        value = f'"{name}"'
+        # "<name>" is the value as scanned inside text_expr, and text_expr's result everywhere after it.
+        text, typed = f'"{name}"', f'"t_{name}"'
         # TRIM decodes every character looking for Unicode spaces, which few values have: it runs only on
         # a value that starts or ends with a space or holds a non-ASCII character (where a Unicode space
         # could be). Same result, -0.3 s on the 10x year.
         text_expr = (
-            f"CASE WHEN {value} LIKE ' %' OR {value} LIKE '% ' OR strlen({value}) <> length({value}) "
-            f"THEN NULLIF(TRIM({value}), '') WHEN {value} <> '' THEN {value} END"
+            f"CASE WHEN {text} LIKE ' %' OR {text} LIKE '% ' OR strlen({text}) <> length({text}) "
+            f"THEN NULLIF(TRIM({text}), '') WHEN {text} <> '' THEN {text} END"
         )
-        typed_expr = f"TRY_CAST({value} AS {sql_type})"
+        typed_expr = f"TRY_CAST({text} AS {sql_type})"
         if sql_type == "BIGINT":
             # Whole numbers only: TRY_CAST('1.5' AS BIGINT) rounds to 2, which would hide a wrong type. A
             # value that prints back unchanged is one; the regex decides only the others ('+5', '007').
             typed_expr = (
-                f"CASE WHEN CAST({typed_expr} AS VARCHAR) = {value} "
-                f"OR regexp_full_match({value}, '[+-]?[0-9]+') THEN {typed_expr} END"
+                f"CASE WHEN CAST({typed_expr} AS VARCHAR) = {text} "
+                f"OR regexp_full_match({text}, '[+-]?[0-9]+') THEN {typed_expr} END"
             )
-        text, typed = f'"{name}"', f'"t_{name}"'
         failures = [(f"{name}:wrong_type", f"{text} IS NOT NULL AND {typed} IS NULL")]
         if not column.nullable:
             failures.append((f"{name}:not_nullable", f"{text} IS NULL"))

@@ -3,31 +3,65 @@
 import os
 import re
 import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 from dagster_dbt import DbtCliInvocation, DbtCliResource
 from packaging import version
+from pydantic import PrivateAttr
 
-from resources import settings
+from resources import dbt_launcher, settings
 
 # dagster-dbt names an asset invocation's target folder <op>-<run id[:7]>-<random 7 hex>.
 INVOCATION_FOLDER = re.compile(r".+-[0-9a-f]{7}-[0-9a-f]{7}")
 KEPT_INVOCATION_FOLDERS = 20
+# dagster-dbt starts `<dbt_executable> <global_config_flags> <command>`: here the launcher, which hands the
+# command to the run's warm dbt process or becomes dbt itself (resources/dbt_launcher.py says why).
+LAUNCHER_ARGS = ["-I", "-S", dbt_launcher.__file__]
 
 
 class FlightdeckDbtCli(DbtCliResource):
-    """DbtCliResource tuned for runs: knows its dbt version without asking, builds no in-process adapter,
-    passes environment variables to the dbt process, keeps dbt's parse state and prunes old folders.
+    """DbtCliResource tuned for runs: starts a warm dbt process when the run sets up, knows its dbt version
+    without asking, builds no in-process adapter, passes environment variables to the dbt process, keeps
+    dbt's parse state and prunes old folders.
 
     dagster-dbt runs `dbt --version` in a subprocess each time the resource is built (once per run) to
     tell dbt-core from dbt Fusion; that costs 2-8 s a run. Our dbt is always the dbt-core pinned in
     uv.lock and installed beside this interpreter, so its version is read from the package metadata.
     """
+
+    _warm: subprocess.Popen | None = PrivateAttr(default=None)
+    _warm_dir: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Start the warm dbt process while the run's first steps work (resources/dbt_launcher.py)."""
+        super().setup_for_execution(context)
+        if self.dbt_executable != sys.executable:  # configured to run some other dbt directly
+            return
+        self._warm_dir = tempfile.mkdtemp(prefix="flightdeck-dbt-")
+        self._warm = dbt_launcher.start_warm_process(self._warm_socket, self.project_dir)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._warm is not None and self._warm.poll() is None:  # never used, or still finishing
+            self._warm.terminate()
+            try:
+                self._warm.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._warm.kill()
+                self._warm.wait()
+        if self._warm_dir:
+            shutil.rmtree(self._warm_dir, ignore_errors=True)
+
+    @property
+    def _warm_socket(self) -> str:
+        return os.path.join(self._warm_dir or "", "dbt.sock")
 
     @cached_property
     def _cli_version(self) -> version.Version:
@@ -50,6 +84,8 @@ class FlightdeckDbtCli(DbtCliResource):
         dagster-dbt gives the process a copy of this process's environment and takes no `env` argument,
         so the variables are set only while the process is started, then restored.
         """
+        if self._warm is not None and self._warm.poll() is None:
+            env = {**env, dbt_launcher.SOCKET_ENV: self._warm_socket}
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         try:
@@ -98,9 +134,9 @@ class FlightdeckDbtCli(DbtCliResource):
 
 def build_dbt_resource() -> FlightdeckDbtCli:
     settings.apply_defaults()  # the profile reads FLIGHTDECK_DUCKDB_PATH from the environment
-    dbt_executable = Path(sys.executable).parent / "dbt"
     return FlightdeckDbtCli(
         project_dir=str(settings.DBT_PROJECT_DIR),
         profiles_dir=str(settings.DBT_PROJECT_DIR),
-        dbt_executable=str(dbt_executable) if dbt_executable.exists() else "dbt",
+        dbt_executable=sys.executable,
+        global_config_flags=LAUNCHER_ARGS,
     )

@@ -1,15 +1,21 @@
-"""The dbt resource: the partition window reaches the models through dbt's process environment, and a
-finished invocation's parse becomes the next one's starting point."""
+"""The dbt resource: the partition window reaches the models through dbt's process environment, a
+finished invocation's parse becomes the next one's starting point, and a run's dbt command runs in the
+warm dbt process the run started (resources/dbt_launcher.py), with dbt's own output and exit code."""
 
 import datetime as dt
 import os
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
+
+import dagster as dg
+import pytest
 
 from assets.dbt_args import WINDOW_ENV_VARS, window_env, window_vars
 from resources import settings
-from resources.dbt import FlightdeckDbtCli
+from resources.dbt import LAUNCHER_ARGS, FlightdeckDbtCli
 
 
 def copy_of_project(tmp_path: Path) -> tuple[Path, FlightdeckDbtCli]:
@@ -21,9 +27,37 @@ def copy_of_project(tmp_path: Path) -> tuple[Path, FlightdeckDbtCli]:
     dbt = FlightdeckDbtCli(
         project_dir=str(project),
         profiles_dir=str(project),
-        dbt_executable=str(Path(sys.executable).parent / "dbt"),
+        dbt_executable=sys.executable,
+        global_config_flags=LAUNCHER_ARGS,  # as build_dbt_resource() configures it
     )
     return project, dbt
+
+
+def run_dbt(dbt: FlightdeckDbtCli, project: Path, args: list[str], target: Path):
+    """The invocation, finished, and the pids dbt wrote in its JSON log lines."""
+    invocation = dbt.cli_with_env(
+        args, {}, manifest=project / "target" / "manifest.json", target_path=target, raise_on_error=False
+    )
+    pids = {event.raw_event["info"]["pid"] for event in invocation.stream_raw_events()}
+    return invocation, pids
+
+
+def process_is_gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")  # a zombie is gone
+    except FileNotFoundError:
+        return True
+
+
+@pytest.fixture
+def warm_dbt(tmp_path, monkeypatch):
+    """A resource set up as a run sets it up: its warm dbt process started."""
+    monkeypatch.setenv(settings.DUCKDB_PATH, str(tmp_path / "warehouse.duckdb"))
+    project, dbt = copy_of_project(tmp_path)
+    context = dg.build_init_resource_context()
+    dbt.setup_for_execution(context)
+    yield project, dbt
+    dbt.teardown_after_execution(context)
 
 
 def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeypatch):
@@ -64,3 +98,61 @@ def test_only_the_newest_invocation_folders_are_kept(tmp_path):
     dbt.prune_invocation_folders(keep=2)
 
     assert {p.name for p in target.iterdir()} == before - {f.name for f in folders[2:]}
+
+
+def test_a_runs_dbt_command_runs_in_its_warm_process_and_only_one(warm_dbt, tmp_path):
+    project, dbt = warm_dbt
+    warm = dbt._warm
+    invocation, pids = run_dbt(dbt, project, ["compile", "--select", "stg_flights"], tmp_path / "first")
+
+    assert invocation.is_successful()
+    assert pids == {warm.pid} != {invocation.process.pid}  # dbt ran in the warm process, not the launcher
+    assert (tmp_path / "first" / "compiled").is_dir()  # dbt's target path from dagster-dbt's environment
+    assert warm.wait(timeout=10) == 0  # one command per warm process: it has ended
+    # The next command (a retry in the same run) finds no warm process and runs dbt itself.
+    again, pids = run_dbt(dbt, project, ["compile", "--select", "stg_flights"], tmp_path / "second")
+    assert again.is_successful()
+    assert pids == {again.process.pid}  # the launcher exec'd dbt: same process
+
+
+def test_a_failing_command_fails_with_dbts_own_exit_code_and_errors(warm_dbt, tmp_path):
+    project, dbt = warm_dbt
+    broken = ["compile", "--inline", "select {{ no_such_macro() }}"]
+    warm_pid = dbt._warm.pid
+    warm, warm_pids = run_dbt(dbt, project, broken, tmp_path / "warm")
+    cold, _ = run_dbt(dbt, project, broken, tmp_path / "cold")  # the warm process is used up
+
+    assert warm_pids == {warm_pid}
+    assert not warm.is_successful()
+    assert warm.process.returncode == cold.process.returncode != 0
+    assert "no_such_macro" in str(warm.get_error())
+
+
+def test_an_unused_warm_process_ends_with_its_run(tmp_path):
+    _, dbt = copy_of_project(tmp_path)
+    context = dg.build_init_resource_context()
+    dbt.setup_for_execution(context)
+    warm, folder = dbt._warm, Path(dbt._warm_dir)
+    dbt.teardown_after_execution(context)
+    assert warm.poll() is not None
+    assert not folder.exists()
+
+    # A run killed outright never tears down: its warm process notices and exits by itself.
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from resources.dbt_launcher import start_warm_process; "
+            f"print(start_warm_process({str(tmp_path / 'orphan.sock')!r}, '.').pid, flush=True); "
+            "time.sleep(1)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    orphan = int(starter.stdout.readline())
+    assert not process_is_gone(orphan)  # serving while its run lives
+    starter.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while not process_is_gone(orphan) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process_is_gone(orphan)

@@ -1,0 +1,160 @@
+"""A dbt process that is already warm when the dbt step starts.
+
+Why: dagster-dbt runs every dbt command as a new process, and a new interpreter spends ~1.5 s importing
+dbt-core before it reads a single file (measured: `import dbt.cli.main` 1.6 s of a 6.5 s `dbt build` on
+the 10x year). Neither dagster-dbt nor dbt offers a warm or reusable process, so this module provides one,
+and changes nothing else: the command, its arguments, environment, working directory, output (dbt's JSON
+log lines on the same pipe, which dagster-dbt turns into events) and exit code are exactly dbt's own.
+
+- `serve` (started by the dbt resource when a run sets up, resources/dbt.py) imports dbt while the
+  run's first steps work, then waits on a Unix socket for one command.
+- `launch` is what dagster-dbt starts as its "dbt executable" (`python -I -S dbt_launcher.py <args>`: the
+  standard library only, ~20 ms). It hands the warm process its argv, environment, working directory and
+  its own stdout/stderr (file descriptors over the socket), forwards SIGINT/SIGTERM to it and exits with
+  dbt's exit code. Without a warm process (none started, already used, or gone) it becomes dbt itself
+  (`exec`), as if this module did not exist.
+
+One command per warm process: dbt keeps state between commands in a process (flags, adapters), so each
+command gets an interpreter that has run nothing else. The warm process exits when its command ends, when
+its parent (the run) is gone, or after `MAX_IDLE_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+SOCKET_ENV = "FLIGHTDECK_DBT_WARM_SOCKET"
+MAX_IDLE_SECONDS = 6 * 3600  # the longest a run waits for its dbt step (the default step timeout is 2 h)
+PARENT_POLL_SECONDS = 0.5
+
+
+def launch(argv: list[str]) -> int:
+    """Run dbt `argv` in the warm process named by $FLIGHTDECK_DBT_WARM_SOCKET, or exec dbt itself."""
+    path = os.environ.get(SOCKET_ENV)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if not path:
+            raise FileNotFoundError(SOCKET_ENV)
+        conn.connect(path)
+        request = {"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}
+        socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [1, 2])
+        replies = conn.makefile("rb")
+        warm_pid = json.loads(replies.readline())["pid"]
+    except (OSError, ValueError, KeyError):  # no warm process to hand over to: be dbt
+        conn.close()
+        dbt = str(Path(sys.executable).with_name("dbt"))
+        os.execv(dbt, [dbt, *argv])
+
+    def forward(signum, _frame):
+        os.kill(warm_pid, signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    try:
+        return int(json.loads(replies.readline())["exit_code"])
+    except (OSError, ValueError, KeyError):
+        # The warm process died without reporting (killed): fail the command, as a killed dbt would.
+        print("flightdeck: the warm dbt process ended without an exit code", file=sys.stderr, flush=True)
+        return 1
+
+
+def _import_dbt(modules: dict[str, object]) -> None:
+    if hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    from dbt.cli.main import cli
+
+    modules["cli"] = cli
+
+
+def start_warm_process(path: str, cwd: str) -> subprocess.Popen:
+    """Start a warm dbt process serving `path`; launchers can connect as soon as this returns."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(path)
+        listener.listen(1)
+        # sys.executable runs the dbt installed beside it; the listening socket is passed on, not re-bound.
+        return subprocess.Popen(
+            [sys.executable, __file__, "--serve", path, str(listener.fileno()), str(os.getpid())],
+            pass_fds=[listener.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            cwd=cwd,
+        )
+    finally:
+        listener.close()
+
+
+def serve(path: str, listener_fd: int, parent: int) -> None:
+    """Import dbt, run the one command that arrives on `listener_fd`, report its exit code, exit.
+
+    `parent` is the run's process, named by the starter so that a parent gone before this line runs is
+    noticed too.
+    """
+    # Run as a script, this file's folder (resources/) leads sys.path, and its dbt.py would shadow dbt.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    listener = socket.socket(fileno=listener_fd)
+    # The ~1.5 s this process exists to pay ahead of time, in a thread that only gets otherwise idle CPU:
+    # the run's first step (DuckDB on every core) is not slowed by it. Scheduling policy is per thread
+    # on Linux, so the command itself runs at normal priority in the main thread.
+    modules: dict[str, object] = {}
+    importer = threading.Thread(target=_import_dbt, args=(modules,), daemon=True)
+    importer.start()
+
+    listener.settimeout(PARENT_POLL_SECONDS)
+    deadline = time.monotonic() + MAX_IDLE_SECONDS
+    while True:
+        if os.getppid() != parent or time.monotonic() > deadline:
+            return  # the run is gone or never needed dbt
+        try:
+            conn, _ = listener.accept()
+            break
+        except TimeoutError:
+            continue
+    listener.close()
+    os.unlink(path)  # one command per process: later launchers exec dbt themselves
+    conn.settimeout(None)
+    message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 2)
+    request = json.loads(message)
+    conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fds[0], 1)
+    os.dup2(fds[1], 2)
+    for fd in fds:
+        os.close(fd)
+    sys.stdout.reconfigure(line_buffering=True)  # each log line reaches dagster-dbt as dbt writes it
+    sys.argv = ["dbt", *request["argv"]]
+    try:
+        importer.join()
+        modules["cli"](args=request["argv"], prog_name="dbt")
+        exit_code = 0
+    except SystemExit as exc:  # click ends every command with sys.exit(code), as the dbt script does
+        exit_code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # an interrupt (SIGINT), a failed import or a crash dbt did not handle
+        import traceback
+
+        traceback.print_exc()
+        exit_code = 2
+    sys.stdout.flush()
+    sys.stderr.flush()
+    conn.sendall(json.dumps({"exit_code": exit_code}).encode() + b"\n")
+    conn.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        sys.exit(launch(sys.argv[1:]))

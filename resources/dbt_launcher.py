@@ -21,6 +21,7 @@ its parent (the run) is gone, or after `MAX_IDLE_SECONDS`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -74,6 +75,13 @@ def _import_dbt(modules: dict[str, object]) -> None:
     modules["cli"] = cli
 
 
+def _remove_socket(path: str) -> None:
+    """The socket and its folder, which holds nothing else (made for it by the dbt resource)."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+        os.rmdir(os.path.dirname(path))
+
+
 def start_warm_process(path: str, cwd: str) -> subprocess.Popen:
     """Start a warm dbt process serving `path`; launchers can connect as soon as this returns."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -113,14 +121,15 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
     deadline = time.monotonic() + MAX_IDLE_SECONDS
     while True:
         if os.getppid() != parent or time.monotonic() > deadline:
-            return  # the run is gone or never needed dbt
+            _remove_socket(path)  # the run is gone (nothing will tear down) or never needed dbt
+            return
         try:
             conn, _ = listener.accept()
             break
         except TimeoutError:
             continue
     listener.close()
-    os.unlink(path)  # one command per process: later launchers exec dbt themselves
+    _remove_socket(path)  # one command per process: later launchers exec dbt themselves
     conn.settimeout(None)
     message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 2)
     request = json.loads(message)

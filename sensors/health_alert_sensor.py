@@ -84,7 +84,7 @@ def sla_alert(instance: dg.DagsterInstance, record) -> Alert | None:
     timeout = killed_by_timeout(instance, run.run_id) if run.status != dg.DagsterRunStatus.SUCCESS else None
     if not timeout and (sla is None or duration is None or duration <= sla):
         return None
-    error = timeout or f"took {duration:.0f} s, SLA {sla:.0f} s"
+    error = timeout or f"took {duration:.2f} s, SLA {sla:g} s"
     return Alert(
         kind="sla_breach",
         dedupe_key=f"sla_breach:{run.job_name}:{run.run_id}",

@@ -137,13 +137,16 @@ def test_an_unused_warm_process_ends_with_its_run(tmp_path):
     assert warm.poll() is not None
     assert not folder.exists()
 
-    # A run killed outright never tears down: its warm process notices and exits by itself.
+    # A run killed outright never tears down: its warm process notices and exits by itself, and removes
+    # its socket and folder.
+    orphan_folder = tmp_path / "orphan"
+    orphan_folder.mkdir()
     starter = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import sys, time; from resources.dbt_launcher import start_warm_process; "
-            f"print(start_warm_process({str(tmp_path / 'orphan.sock')!r}, '.').pid, flush=True); "
+            "import time; from resources.dbt_launcher import start_warm_process; "
+            f"print(start_warm_process({str(orphan_folder / 'dbt.sock')!r}, '.').pid, flush=True); "
             "time.sleep(1)",
         ],
         stdout=subprocess.PIPE,
@@ -156,3 +159,4 @@ def test_an_unused_warm_process_ends_with_its_run(tmp_path):
     while not process_is_gone(orphan) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert process_is_gone(orphan)
+    assert not orphan_folder.exists()

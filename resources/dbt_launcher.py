@@ -33,7 +33,9 @@ import time
 from pathlib import Path
 
 SOCKET_ENV = "FLIGHTDECK_DBT_WARM_SOCKET"
-MAX_IDLE_SECONDS = 6 * 3600  # the longest a run waits for its dbt step (the default step timeout is 2 h)
+# Past this, a run that has not reached its dbt step gets a cold dbt (each step before it is bounded by
+# FLIGHTDECK_STEP_TIMEOUT_SECONDS, 30 min by default).
+MAX_IDLE_SECONDS = 6 * 3600
 PARENT_POLL_SECONDS = 0.5
 
 
@@ -46,7 +48,9 @@ def launch(argv: list[str]) -> int:
             raise FileNotFoundError(SOCKET_ENV)
         conn.connect(path)
         request = {"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}
-        socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [1, 2])
+        message = json.dumps(request).encode() + b"\n"
+        sent = socket.send_fds(conn, [message], [1, 2])
+        conn.sendall(message[sent:])
         replies = conn.makefile("rb")
         warm_pid = json.loads(replies.readline())["pid"]
     except (OSError, ValueError, KeyError):  # no warm process to hand over to: be dbt
@@ -55,7 +59,8 @@ def launch(argv: list[str]) -> int:
         os.execv(dbt, [dbt, *argv])
 
     def forward(signum, _frame):
-        os.kill(warm_pid, signum)
+        with contextlib.suppress(ProcessLookupError):  # a step timeout repeats its stop every second
+            os.kill(warm_pid, signum)
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
@@ -131,7 +136,12 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
     listener.close()
     _remove_socket(path)  # one command per process: later launchers exec dbt themselves
     conn.settimeout(None)
-    message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 2)
+    message, fds, _, _ = socket.recv_fds(conn, 1 << 16, 2)
+    while not message.endswith(b"\n"):  # a large environment arrives in more than one read
+        more = conn.recv(1 << 16)
+        if not more:
+            raise ConnectionError("the launcher went away before its request was complete")
+        message += more
     request = json.loads(message)
     conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
     os.environ.clear()

@@ -100,8 +100,10 @@ def test_only_the_newest_invocation_folders_are_kept(tmp_path):
     assert {p.name for p in target.iterdir()} == before - {f.name for f in folders[2:]}
 
 
-def test_a_runs_dbt_command_runs_in_its_warm_process_and_only_one(warm_dbt, tmp_path):
+def test_a_runs_dbt_command_runs_in_its_warm_process_and_only_one(warm_dbt, tmp_path, monkeypatch):
     project, dbt = warm_dbt
+    for n in range(4):  # a large environment (400 KB) arrives whole, over several reads
+        monkeypatch.setenv(f"FLIGHTDECK_TEST_PADDING_{n}", "x" * 100_000)
     warm = dbt._warm
     invocation, pids = run_dbt(dbt, project, ["compile", "--select", "stg_flights"], tmp_path / "first")
 

@@ -80,6 +80,18 @@ def _import_dbt(modules: dict[str, object]) -> None:
     modules["cli"] = cli
 
 
+def at_normal_priority(thread: threading.Thread) -> bool:
+    """Give the idle-priority import thread normal priority once its command waits for it.
+
+    Linux lets a thread leave SCHED_IDLE only within RLIMIT_NICE (or with CAP_SYS_NICE); False when not.
+    """
+    try:
+        os.sched_setscheduler(thread.native_id, os.SCHED_OTHER, os.sched_param(0))
+        return True
+    except (OSError, AttributeError):
+        return not thread.is_alive()
+
+
 def _remove_socket(path: str) -> None:
     """The socket and its folder, which holds nothing else (made for it by the dbt resource)."""
     with contextlib.suppress(OSError):
@@ -143,6 +155,11 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
             raise ConnectionError("the launcher went away before its request was complete")
         message += more
     request = json.loads(message)
+    if importer.is_alive() and not at_normal_priority(importer):
+        # Other processes keep the CPU busy and an idle-priority import may not finish for a long time:
+        # the launcher runs dbt itself instead (a reply without a pid).
+        conn.sendall(b"{}\n")
+        return
     conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
     os.environ.clear()
     os.environ.update(request["env"])

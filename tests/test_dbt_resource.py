@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import dagster as dg
 import pytest
 
 from assets.dbt_args import WINDOW_ENV_VARS, window_env, window_vars
-from resources import settings
+from resources import dbt_launcher, settings
 from resources.dbt import LAUNCHER_ARGS, FlightdeckDbtCli
 
 
@@ -162,3 +163,25 @@ def test_an_unused_warm_process_ends_with_its_run(tmp_path):
         time.sleep(0.2)
     assert process_is_gone(orphan)
     assert not orphan_folder.exists()
+
+
+def test_an_import_a_command_waits_for_leaves_idle_priority():
+    """Under load an idle-priority import could wait indefinitely; the waiting command lifts it (or, where
+    the system forbids that, runs dbt itself: `serve` declines)."""
+    ready, release = threading.Event(), threading.Event()
+
+    def idle_import() -> None:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        ready.set()
+        release.wait(10)
+
+    importer = threading.Thread(target=idle_import)
+    importer.start()
+    try:
+        assert ready.wait(10)
+        assert os.sched_getscheduler(importer.native_id) == os.SCHED_IDLE
+        lifted = dbt_launcher.at_normal_priority(importer)
+        assert lifted == (os.sched_getscheduler(importer.native_id) == os.SCHED_OTHER)
+    finally:
+        release.set()
+        importer.join()

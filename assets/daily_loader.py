@@ -155,11 +155,12 @@ def load_window(
         "CREATE OR REPLACE TEMP TABLE _first_rows AS SELECT filename, min(rowid) AS first_rowid "
         "FROM _classified GROUP BY filename"
     )
-    line_number = "c.rowid - fr.first_rowid + 2"
+    ordinal = "(c.rowid - fr.first_rowid + 1)"
+    line_number = f"{ordinal} + 1"
     if con.execute("SELECT count(*) FROM _malformed").fetchone()[0]:
         line_number += (
             " + (SELECT count(*) FROM _malformed m"
-            " WHERE m.filename = c.filename AND m.line_number - 2 - m.nth < c.rowid - fr.first_rowid + 1)"
+            f" WHERE m.filename = c.filename AND m.line_number - 2 - m.nth < {ordinal})"
         )
     numbered = (
         f"(SELECT c.*, {line_number} AS line_number FROM _classified c JOIN _first_rows fr USING (filename))"

@@ -1,6 +1,8 @@
 """Definitions load fast and without side effects; a snapshot catches accidental drift."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -64,9 +66,6 @@ def test_every_asset_is_described_and_owned():
 
 
 def test_loading_definitions_never_opens_the_warehouse(tmp_path):
-    import subprocess
-    import sys
-
     db = tmp_path / "never.duckdb"
     env = {"FLIGHTDECK_DUCKDB_PATH": str(db), "FLIGHTDECK_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     subprocess.run(
@@ -81,9 +80,6 @@ def test_loading_definitions_never_opens_the_warehouse(tmp_path):
 
 def test_loading_definitions_leaves_the_collector_running_with_the_definitions_frozen():
     """definitions.py pauses the cyclic collector while it imports; it must always resume it."""
-    import subprocess
-    import sys
-
     probe = "import gc, definitions; print(gc.isenabled(), gc.get_freeze_count())"
     out = subprocess.run(
         [sys.executable, "-c", probe],

@@ -83,9 +83,8 @@ def test_sla_breach_of_a_slow_run(env, instance, monkeypatch):
     alerts, _ = evaluate(instance, GRAPH, None, time.time())
     [breach] = [a for a in alerts if a.kind == "sla_breach"]
     assert breach.details["job"] == "reference_refresh"
-    assert re.fullmatch(
-        r"took \d+\.\d\d s, SLA 0\.01 s", breach.details["error"]
-    )  # sub-second SLAs read as such
+    # Sub-second SLAs read as such.
+    assert re.fullmatch(r"took \d+\.\d\d s, SLA 0\.01 s", breach.details["error"])
 
 
 def test_a_run_killed_by_its_timeout_is_an_sla_breach(env, instance):

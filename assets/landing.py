@@ -18,8 +18,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 FORMATS = (".csv.gz", ".csv", ".parquet")
-# A landing file's partition date in SQL, from its path: the contract's names start with the date.
-FILE_DATE_SQL = "CAST(left(parse_filename({path}), 10) AS DATE)"
 # Names writers use while a file is still being written; never read such a file.
 TEMP_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", ".swp")
 

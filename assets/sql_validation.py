@@ -27,17 +27,19 @@ _DUCKDB_TYPES = {
 
 @dataclass(frozen=True)
 class CompiledColumn:
-    """How to type and check one column, in two stages so each cast runs once per value.
+    """How to type and check one column, in stages so each cast runs once per value.
 
-    Stage 1 (`text_expr`, `typed_expr`) reads the scanned text column; stage 2 (`failures`) refers to
-    the stage-1 outputs by name: `"<name>"` is the text (NULL when empty) and `"t_<name>"` the typed value.
+    Stage 1 (`scan_expr`) reads the scanned column into `"<name>"`; stage 2 (`typed_expr`) types it into
+    `"t_<name>"`; stage 3 (`failures`) refers to both by name, and to `text`: the value as text with
+    surrounding spaces removed, NULL when empty (the landing contract).
     """
 
     name: str
     sql_type: str
-    text_expr: str
+    scan_expr: str
+    text: str
     typed_expr: str
-    failures: tuple[tuple[str, str], ...]  # (reason, SQL predicate that is true when the row fails)
+    failures: tuple[tuple[str, str], ...]  # (reason, SQL predicate: true when the row fails, NULL passes)
 
     @property
     def typed_name(self) -> str:
@@ -82,31 +84,43 @@ def compile_model(model: type[pa.DataFrameModel]) -> list[CompiledColumn]:
         sql_type = _DUCKDB_TYPES.get(str(column.dtype))
         if sql_type is None:
             raise NotImplementedError(f"column {name!r}: dtype {column.dtype} has no DuckDB mapping")
-        # "<name>" is the value as scanned inside text_expr, and text_expr's result everywhere after it.
-        text, typed = f'"{name}"', f'"t_{name}"'
+        scanned, typed = f'"{name}"', f'"t_{name}"'
         # TRIM decodes every character looking for Unicode spaces, which few values have: it runs only on
         # a value that starts or ends with a space or holds a non-ASCII character (where a Unicode space
-        # could be). Same result, -0.3 s on the 10x year.
-        text_expr = (
-            f"CASE WHEN {text} LIKE ' %' OR {text} LIKE '% ' OR strlen({text}) <> length({text}) "
-            f"THEN NULLIF(TRIM({text}), '') WHEN {text} <> '' THEN {text} END"
+        # could be). Same result as NULLIF(TRIM(value), ''), -0.3 s on the 10x year.
+        trimmed = (
+            f"CASE WHEN {scanned} LIKE ' %' OR {scanned} LIKE '% ' OR strlen({scanned}) <> length({scanned}) "
+            f"THEN NULLIF(TRIM({scanned}), '') WHEN {scanned} <> '' THEN {scanned} END"
         )
-        typed_expr = f"TRY_CAST({text} AS {sql_type})"
+        if sql_type == "VARCHAR":  # the text is the value: trimmed once, in stage 1
+            scan_expr, text, typed_expr = trimmed, scanned, scanned
+        else:
+            # A number or timestamp is trimmed only where the value as scanned does not cast: a value that
+            # casts has at most ASCII spaces around it, which the cast ignores as TRIM would remove them.
+            # CASE evaluates `trimmed` for those rows only (mostly empty values): -0.7 s on the 10x year.
+            scan_expr, text = scanned, trimmed
+            typed_expr = (
+                f"COALESCE(TRY_CAST({scanned} AS {sql_type}), "
+                f"CASE WHEN {scanned} IS NOT NULL THEN TRY_CAST({trimmed} AS {sql_type}) END)"
+            )
         if sql_type == "BIGINT":
             # Whole numbers only: TRY_CAST('1.5' AS BIGINT) rounds to 2, which would hide a wrong type. A
-            # value that prints back unchanged is one; the regex decides only the others ('+5', '007').
+            # value that prints back unchanged is one; the regex decides only the others (' 5', '+5', '007').
             typed_expr = (
-                f"CASE WHEN CAST({typed_expr} AS VARCHAR) = {text} "
-                f"OR regexp_full_match({text}, '[+-]?[0-9]+') THEN {typed_expr} END"
+                f"CASE WHEN CAST(TRY_CAST({scanned} AS BIGINT) AS VARCHAR) = {scanned} "
+                f"THEN TRY_CAST({scanned} AS BIGINT) "
+                f"WHEN regexp_full_match({trimmed}, '[+-]?[0-9]+') THEN TRY_CAST({trimmed} AS BIGINT) END"
             )
-        failures = [(f"{name}:wrong_type", f"{text} IS NOT NULL AND {typed} IS NULL")]
+        # Both imply a NULL typed value: CASE keeps `text` off the rows that typed fine (AND would not).
+        failures = [
+            (f"{name}:wrong_type", f"CASE WHEN {typed} IS NULL THEN {text} IS NOT NULL ELSE false END")
+        ]
         if not column.nullable:
-            failures.append((f"{name}:not_nullable", f"{text} IS NULL"))
-        failures.extend(
-            (f"{name}:{check.name}", f"COALESCE({_check_predicate(typed, check)}, false)")
-            for check in column.checks
-        )
-        compiled.append(CompiledColumn(name, sql_type, text_expr, typed_expr, tuple(failures)))
+            failures.append(
+                (f"{name}:not_nullable", f"CASE WHEN {typed} IS NULL THEN {text} IS NULL ELSE false END")
+            )
+        failures.extend((f"{name}:{check.name}", _check_predicate(typed, check)) for check in column.checks)
+        compiled.append(CompiledColumn(name, sql_type, scan_expr, text, typed_expr, tuple(failures)))
     return compiled
 
 

@@ -11,15 +11,20 @@ from assets.schemas import column_names
 from resources.landing import LandingArea
 
 
-def ingest(env, day: str, run_id: str = "test-run"):
-    date = dt.date.fromisoformat(day)
+def ingest_window(env, first: str, last: str, run_id: str = "test-run"):
+    """Load the days first..last in one window, as a ranged run does; one PartitionLoad per day."""
+    window = (dt.date.fromisoformat(first), dt.date.fromisoformat(last))
     landing = LandingArea(data_dir=str(env.root))
-    files = contract_checked_files(landing, FLIGHTS, (date, date), run_id)
+    files = contract_checked_files(landing, FLIGHTS, window, run_id)
     con = duckdb.connect(str(env.duckdb_path))
     try:
-        return load_window(con, FLIGHTS, files, (date, date), run_id)[0]
+        return load_window(con, FLIGHTS, files, window, run_id)
     finally:
         con.close()
+
+
+def ingest(env, day: str, run_id: str = "test-run"):
+    return ingest_window(env, day, day, run_id)[0]
 
 
 def csv_lines(env, day: str) -> list[str]:

@@ -8,7 +8,7 @@ import shutil
 import dagster as dg
 import pytest
 
-from tests.loading import csv_lines, ingest, set_field, write_lines
+from tests.loading import csv_lines, ingest, ingest_window, set_field, write_lines
 
 DAY = "2013-01-02"
 
@@ -86,6 +86,44 @@ def test_complete_gzip_and_parquet_load_like_csv(env):
     gz.unlink()
     from_parquet = ingest(env, DAY)
     assert (from_parquet.rows_loaded, from_parquet.rows_quarantined) == (expected.rows_loaded, 0)
+
+
+def test_a_window_of_mixed_formats_keeps_each_rows_own_file_date_and_line(env):
+    """The loader scans the CSV files first and the parquet files after them: every row must still carry
+    its own file's name, partition date and line, whatever the order of the days."""
+    import pandas as pd
+
+    days = ["2013-01-02", "2013-01-03", "2013-01-04"]
+    clean = {
+        load.partition_date.isoformat(): load.rows_loaded for load in ingest_window(env, days[0], days[-1])
+    }
+    for day in days:  # line 7 of each day is out of range
+        lines = csv_lines(env, day)
+        lines[6] = set_field(lines[6], "month", "13")
+        write_lines(env, day, lines)
+    parquet = env.landing / f"{days[0]}.parquet"  # the first day lands as parquet, the last compressed
+    pd.read_csv(env.landing_file(days[0]), dtype=str, keep_default_na=False).to_parquet(parquet)
+    env.landing_file(days[0]).unlink()
+    gz = env.landing_file(days[2]).with_suffix(".csv.gz")
+    gz.write_bytes(gzip.compress(env.landing_file(days[2]).read_bytes()))
+    env.landing_file(days[2]).unlink()
+
+    loads = ingest_window(env, days[0], days[-1], run_id="mixed")
+    assert [(load.partition_date.isoformat(), load.rows_loaded, load.rows_quarantined) for load in loads] == [
+        (day, clean[day] - 1, 1) for day in days
+    ]
+    sources = [str(parquet), str(env.landing_file(days[1])), str(gz)]
+    assert env.query(
+        "SELECT flight_date::VARCHAR, _source_file, min(_source_line), count(*) FROM raw.flights "
+        "WHERE _run_id = 'mixed' GROUP BY ALL ORDER BY 1"
+    ) == [(day, source, 2, clean[day] - 1) for day, source in zip(days, sources, strict=True)]
+    assert env.query(
+        "SELECT partition_date::VARCHAR, source_file, line_number, reasons FROM quarantine.flights "
+        "WHERE run_id = 'mixed' ORDER BY 1"
+    ) == [
+        (day, source, 7, "month:less_than_or_equal_to, flight_date:invalid_date")
+        for day, source in zip(days, sources, strict=True)
+    ]
 
 
 @pytest.mark.parametrize(

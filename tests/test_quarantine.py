@@ -63,6 +63,16 @@ def test_bad_file_is_quarantined_with_reason_and_nothing_loads(env, case):
     assert not env.duckdb_path.exists()  # nothing of that file was loaded
 
 
+def test_utf8_beyond_ascii_passes_the_contract_and_is_judged_row_by_row(env):
+    """Only a file that is not UTF-8 is refused whole; a UTF-8 value outside ASCII is a row's problem."""
+    lines = csv_lines(env, DAY)
+    lines[1] = set_field(lines[1], "dest", "ZÜR")  # valid UTF-8, not an airport code
+    write_lines(env, DAY, lines)
+    load = ingest(env, DAY)
+    assert (load.rows_read, load.rows_quarantined) == (len(lines) - 1, 1)
+    assert env.query("SELECT line_number, reasons FROM quarantine.flights") == [(2, "dest:str_matches")]
+
+
 def test_truncated_gzip_is_quarantined(env):
     gz = env.landing_file(DAY).with_suffix(".csv.gz")
     data = gzip.compress(env.landing_file(DAY).read_bytes())

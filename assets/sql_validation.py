@@ -40,6 +40,7 @@ class CompiledColumn:
     text: str
     typed_expr: str
     failures: tuple[tuple[str, str], ...]  # (reason, SQL predicate: true when the row fails, NULL passes)
+    fails: str  # true when any of `failures` is: the same answer in fewer operations, run on every row
 
     @property
     def typed_name(self) -> str:
@@ -120,8 +121,31 @@ def compile_model(model: type[pa.DataFrameModel]) -> list[CompiledColumn]:
                 (f"{name}:not_nullable", f"CASE WHEN {typed} IS NULL THEN {text} IS NULL ELSE false END")
             )
         failures.extend((f"{name}:{check.name}", _check_predicate(typed, check)) for check in column.checks)
-        compiled.append(CompiledColumn(name, sql_type, scan_expr, text, typed_expr, tuple(failures)))
+        compiled.append(
+            CompiledColumn(
+                name, sql_type, scan_expr, text, typed_expr, tuple(failures), _fails(column, typed, text)
+            )
+        )
     return compiled
+
+
+def _fails(column: pa.Column, typed: str, text: str) -> str:
+    """One predicate for "the value fails a check", for the row-level flag that every row computes.
+
+    A NULL typed value is a wrong type or a missing value: for a required column either fails, so the
+    text is never needed; a range is one BETWEEN rather than two comparisons. NULL counts as passing.
+    """
+    checks = {check.name: check for check in column.checks}
+    values = []
+    if "greater_than_or_equal_to" in checks and "less_than_or_equal_to" in checks:
+        low = checks.pop("greater_than_or_equal_to").statistics["min_value"]
+        high = checks.pop("less_than_or_equal_to").statistics["max_value"]
+        values.append(f"NOT ({typed} BETWEEN {_quote(low)} AND {_quote(high)})")
+    values.extend(_check_predicate(typed, check) for check in checks.values())
+    value_fails = " OR ".join(f"({v})" for v in values) or "false"
+    if column.nullable:
+        return f"CASE WHEN {typed} IS NULL THEN {text} IS NOT NULL ELSE {value_fails} END"
+    return f"{typed} IS NULL OR {value_fails}"
 
 
 def _failure_pairs(columns: list[CompiledColumn], extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -130,7 +154,8 @@ def _failure_pairs(columns: list[CompiledColumn], extra: list[tuple[str, str]]) 
 
 def any_failure_sql(columns: list[CompiledColumn], extra: list[tuple[str, str]] = ()) -> str:
     """A SQL boolean: does the row fail any check (never NULL). Cheap enough to run on every row."""
-    return f"COALESCE({' OR '.join(f'({p})' for _, p in _failure_pairs(columns, extra))}, false)"
+    predicates = [c.fails for c in columns] + [p for _, p in extra]
+    return f"COALESCE({' OR '.join(f'({p})' for p in predicates)}, false)"
 
 
 def failure_reasons_sql(columns: list[CompiledColumn], extra: list[tuple[str, str]] = ()) -> str:

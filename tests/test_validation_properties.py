@@ -157,17 +157,30 @@ TRICKY = [
     "1_000",
     "9223372036854775808",
     "-12",
+    "0",
+    "13",
+    "2400",
+    "2401",
+    "-1441",
+    "1440.5",
     "AB",
+    "EWR",
+    " JFK",
+    "XYZ",
     "2013-01-01 05:00:00+00",
     " 2013-01-01T05:00:00Z\u00a0",
     "2013-02-30 05:00:00",
     None,
 ]
-# One column of each type the models use: its value as text, and as typed, by their plain definitions.
+# Columns of each type and kind of check the models use, as typed by their plain definitions.
+WHOLE_NUMBER = "CASE WHEN regexp_full_match(t, '[+-]?[0-9]+') THEN TRY_CAST(t AS BIGINT) END"
 PLAIN_TYPED = {
-    "year": "CASE WHEN regexp_full_match(t, '[+-]?[0-9]+') THEN TRY_CAST(t AS BIGINT) END",
+    "year": WHOLE_NUMBER,  # required, range
+    "dep_time": WHOLE_NUMBER,  # nullable, range
     "dep_delay": "TRY_CAST(t AS DOUBLE)",
-    "carrier": "t",
+    "distance": "TRY_CAST(t AS DOUBLE)",  # required, exclusive lower bound
+    "carrier": "t",  # pattern
+    "origin": "t",  # allowed values
     "time_hour": "TRY_CAST(t AS TIMESTAMPTZ)",
 }
 
@@ -179,18 +192,21 @@ PLAIN_TYPED = {
 @settings(max_examples=EXAMPLES * 8, deadline=None, derandomize=DERANDOMIZE)
 def test_compiled_text_and_typed_expressions_match_their_plain_definitions(value, column):
     """The shortcuts in sql_validation.py give exactly NULLIF(TRIM(x), '') and its plain cast (for whole
-    numbers: the whole-number regex), whether the value is trimmed in stage 1 or only where it fails to cast."""
+    numbers: the whole-number regex), whether the value is trimmed in stage 1 or only where it fails to cast;
+    and a column's one-predicate `fails` is true exactly when one of its named checks is."""
     import duckdb
 
     from assets.sql_validation import compile_model
 
     [compiled] = [c for c in compile_model(FlightsSchema) if c.name == column]
+    each_check = ", ".join(f"COALESCE({p}, false)" for _, p in compiled.failures)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        got = con.execute(
-            f'SELECT {compiled.text}, CAST({compiled.typed_expr} AS VARCHAR) FROM (SELECT {compiled.scan_expr} AS "{column}" '
-            f'FROM (SELECT $1::VARCHAR AS "{column}"))',
+        *got, fails, checks = con.execute(
+            f"SELECT {compiled.text}, CAST({compiled.typed_expr} AS VARCHAR), COALESCE({compiled.fails}, false), "
+            f"[{each_check}] FROM (SELECT *, {compiled.typed_expr} AS {compiled.typed_name} "
+            f'FROM (SELECT {compiled.scan_expr} AS "{column}" FROM (SELECT $1::VARCHAR AS "{column}")))',
             [value],
         ).fetchone()
         plain = con.execute(
@@ -199,4 +215,5 @@ def test_compiled_text_and_typed_expressions_match_their_plain_definitions(value
         ).fetchone()
     finally:
         con.close()
-    assert got == plain  # compared as text: NaN is a value here, and NaN != NaN
+    assert tuple(got) == plain  # compared as text: NaN is a value here, and NaN != NaN
+    assert fails == any(checks)  # the row-level shortcut agrees with the checks that name reasons

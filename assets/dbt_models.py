@@ -11,7 +11,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, dbt_assets
 
 from assets.datasets import DAILY_DATASETS
-from assets.dbt_args import build_args, mentions_lock_conflict, window_env, window_vars
+from assets.dbt_args import build_args, build_errors, mentions_lock_conflict, window_env, window_vars
 from assets.partitions import DAILY_PARTITIONS, window_dates
 from assets.policies import OWNERS, RANGED_BACKFILL, within_step_timeout
 from assets.sql_validation import compile_model
@@ -61,17 +61,14 @@ def run_dbt_build(
 
 def raise_build_failure(invocation: DbtCliInvocation) -> None:
     """A lock conflict is retried; a failing model or test fails the step with the nodes that failed."""
-    results = invocation.get_artifact("run_results.json").get("results", [])
-    messages = [str(r.get("message") or "") for r in results if r.get("status") in ("error", "fail")]
-    if mentions_lock_conflict(messages):
+    log = invocation.target_path / "dbt.log"
+    errors = build_errors(log.read_text().splitlines()) if log.exists() else []
+    if mentions_lock_conflict([message for _, message in errors]):
         raise dg.RetryRequested(max_retries=3, seconds_to_wait=5)
+    described = [f"{node}: {message}" if node else message for node, message in errors]
     raise dg.Failure(
-        description="dbt build failed: " + "; ".join(m for m in messages if m)[:2000],
-        metadata={
-            "failed_nodes": dg.MetadataValue.json(
-                [r.get("unique_id") for r in results if r.get("status") in ("error", "fail")]
-            )
-        },
+        description="dbt build failed: " + ("; ".join(described) or f"see {log}")[:2000],
+        metadata={"failed_nodes": dg.MetadataValue.json([node for node, _ in errors if node])},
         allow_retries=False,  # a failing model or test is not transient
     )
 

@@ -117,8 +117,8 @@ class FlightdeckDbtCli(DbtCliResource):
     def prune_invocation_folders(self, keep: int = KEPT_INVOCATION_FOLDERS) -> None:
         """Keep the newest `keep` invocation folders under target/, remove older ones.
 
-        dagster-dbt gives every invocation its own folder (~2 MB: manifest, run results, compiled SQL,
-        log) and never removes one; a sensor-driven deployment would grow by hundreds a year. The newest
+        dagster-dbt gives every invocation its own folder (~1.6 MB: compiled SQL, log, parse state) and
+        never removes one; a sensor-driven deployment would grow by hundreds a year. The newest
         stay for debugging a run; the run's own events and logs are in Dagster.
         """
         folders = []

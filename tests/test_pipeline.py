@@ -1,6 +1,7 @@
 """One partition end to end through the marts, idempotency, and clear failures (issue: foundation)."""
 
 import math
+import sqlite3
 import warnings
 
 import dagster as dg
@@ -125,3 +126,23 @@ def test_malformed_partition_key_is_rejected_by_name(env, instance):
     with pytest.raises(Exception, match="2013-13-45"):
         run_job("flights_pipeline", instance, partition="2013-13-45")
     assert not env.duckdb_path.exists()
+
+
+def test_failing_dbt_test_fails_the_step_by_name_and_stops_the_marts_downstream(env, instance):
+    # Reference data without United: fct_flights builds, its relationships test on carrier fails, and
+    # `dbt build` skips the aggregates that depend on it.
+    with sqlite3.connect(env.root / "reference.sqlite") as reference:
+        reference.execute("DELETE FROM airlines WHERE carrier = 'UA'")
+    load_reference(instance)
+    result = run_job("flights_pipeline", instance, partition=DAY)
+    assert not result.success
+    message = failure_messages(result)
+    assert "dbt build failed" in message
+    assert "relationships_fct_flights_carrier" in message and "Got " in message
+    assert env.query("SELECT count(*) > 0 FROM marts.fct_flights WHERE flight_date = ?", [DAY]) == [(True,)]
+    marts = env.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'")
+    assert marts == [("fct_flights",)]
+    assert (
+        instance.get_latest_materialization_event(dg.AssetKey(["marts", "agg_daily_carrier_performance"]))
+        is None
+    )

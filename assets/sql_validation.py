@@ -98,7 +98,8 @@ def compile_model(model: type[pa.DataFrameModel]) -> list[CompiledColumn]:
         else:
             # A number or timestamp is trimmed only where the value as scanned does not cast: a value that
             # casts has at most ASCII spaces around it, which the cast ignores as TRIM would remove them.
-            # CASE evaluates `trimmed` for those rows only (mostly empty values): -0.7 s on the 10x year.
+            # CASE evaluates `trimmed` for those rows only (mostly empty values): of the 10x year's 1.9
+            # CPU-seconds of trimming, 0.4 are left.
             scan_expr, text = scanned, trimmed
             typed_expr = (
                 f"COALESCE(TRY_CAST({scanned} AS {sql_type}), "

@@ -68,13 +68,14 @@ class PartitionLoad:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
 
 
-def _in_scan_order(files: list[LandingFile]) -> list[LandingFile]:
-    """The files in the order `_scan_sql` reads them: a file's position is its `file_index` in the scan."""
-    return [f for f in files if f.format != "parquet"] + [f for f in files if f.format == "parquet"]
+def _by_format(files: list[LandingFile]) -> tuple[list[LandingFile], list[LandingFile]]:
+    """The CSV files (plain or gzip), then the parquet files: the scan's order. A file's position in
+    `csvs + parquets` is its `file_index` in the scan."""
+    return [f for f in files if f.format != "parquet"], [f for f in files if f.format == "parquet"]
 
 
-def _scan_sql(files: list[LandingFile], columns: list[CompiledColumn]) -> str:
-    """One scan of all files (in scan order), every column as text, with the file's index in `files`.
+def _scan_sql(csvs: list[LandingFile], parquets: list[LandingFile], columns: list[CompiledColumn]) -> str:
+    """One scan of all files, every column as text, with the file's index in `csvs + parquets`.
 
     The index, not the name: a name per row is a string to carry through every later step, 3.4M times on
     the 10x year; the index is an integer, and the file's name and date are looked up by it.
@@ -82,17 +83,15 @@ def _scan_sql(files: list[LandingFile], columns: list[CompiledColumn]) -> str:
     names = [c.name for c in columns]
     text_cols = ", ".join(f'{c.scan_expr} AS "{c.name}"' for c in columns)
     parts = []
-    csvs = [f for f in files if f.format != "parquet"]
     if csvs:
         paths = ", ".join(f"'{f.path}'" for f in csvs)
-        columns = ", ".join(f"'{n}': 'VARCHAR'" for n in names)
+        declared = ", ".join(f"'{n}': 'VARCHAR'" for n in names)
         parts.append(
             f"SELECT {text_cols}, file_index::BIGINT AS file_index FROM read_csv([{paths}], "
-            f"columns={{{columns}}}, header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
+            f"columns={{{declared}}}, header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
             f"ignore_errors=true, store_rejects=true, "
             f"rejects_table='_rejects', rejects_scan='_reject_scans', compression='auto')"
         )
-    parquets = files[len(csvs) :]
     if parquets:
         paths = ", ".join(f"'{f.path}'" for f in parquets)
         cols = ", ".join(f'CAST("{n}" AS VARCHAR) AS "{n}"' for n in names)
@@ -116,7 +115,8 @@ def load_window(
     ensure_dataset_tables(con, dataset.name, columns, dataset.partition_column)
     part = dataset.partition_column
 
-    files = _in_scan_order(files)
+    csvs, parquets = _by_format(files)
+    files = csvs + parquets
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _files (file_index BIGINT, filename VARCHAR, file_date DATE, sha256 VARCHAR)"
     )
@@ -144,7 +144,7 @@ def load_window(
     # list per row costs more than all the checks themselves.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _classified AS
-        WITH scanned AS ({_scan_sql(files, columns)}),
+        WITH scanned AS ({_scan_sql(csvs, parquets, columns)}),
         typed AS (SELECT *, {file_dates}[file_index + 1] AS file_date, {typed_cols} FROM scanned),
         checked AS (SELECT *, {row_date} AS _date, {invalid} AS _invalid FROM typed)
         SELECT {typed_out}, _date, file_index, file_date,

@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import sensor_latency  # benchmarks/ is on sys.path when run as a script
@@ -83,7 +84,9 @@ def env_for(data: Path, home: Path) -> dict[str, str]:
     }
 
 
-def interleaved(repeats: int, measurements: dict[str, object]) -> dict[str, list[tuple[float, float]]]:
+def interleaved(
+    repeats: int, measurements: dict[str, Callable[[], tuple[float, float]]]
+) -> dict[str, list[tuple[float, float]]]:
     """Each measurement `repeats` times, taking turns: on a shared machine speed drifts between minutes, and
     taking turns spreads the drift over all of them alike, so their ratios stay fair."""
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in measurements}

@@ -1,14 +1,13 @@
 """dbt models as Dagster assets: staging and marts that follow the daily partitions.
 
 The manifest is built once by `make install` (`dbt parse`), never at import: loading definitions stays
-fast and never touches the warehouse.
+fast and never touches the warehouse. The models are those of dbt's default selector (selectors.yml).
 """
 
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, dbt_assets
 
 from assets.datasets import DAILY_DATASETS
 from assets.dbt_args import build_args, build_errors, mentions_lock_conflict, window_env, window_vars
@@ -17,6 +16,12 @@ from assets.policies import OWNERS, RANGED_BACKFILL, within_step_timeout
 from assets.sql_validation import compile_model
 from assets.warehouse_schema import ensure_dataset_tables
 from resources import settings
+from resources.dagster_dbt_without_core import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
+    dbt_assets,
+)
 from resources.dbt import FlightdeckDbtCli
 from resources.warehouse import WRITER_POOL, DuckDBWarehouse
 
@@ -75,7 +80,11 @@ def raise_build_failure(invocation: DbtCliInvocation) -> None:
 
 @dbt_assets(
     manifest=DBT_MANIFEST,
-    select="tag:daily",
+    # No selection: dagster-dbt takes every model and test of the manifest (the ephemeral models are not
+    # assets) and passes dbt no selection, so dbt builds its default selector (selectors.yml), the same
+    # nodes; tests/test_dbt_selection.py holds the two equal. Any other selection would need dbt-core in
+    # this process (resources/dagster_dbt_without_core.py says why it is not).
+    select="",
     name="daily_dbt_models",
     partitions_def=DAILY_PARTITIONS,
     backfill_policy=RANGED_BACKFILL,

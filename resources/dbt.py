@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DbtCliInvocation, DbtCliResource
 from packaging import version
 from pydantic import PrivateAttr
 
 from resources import dbt_launcher, settings
+from resources.dagster_dbt_without_core import DbtCliInvocation, DbtCliResource
 
 # dagster-dbt names an asset invocation's target folder <op>-<run id[:7]>-<random 7 hex>.
 INVOCATION_FOLDER = re.compile(r".+-[0-9a-f]{7}-[0-9a-f]{7}")

@@ -185,3 +185,22 @@ def test_an_import_a_command_waits_for_leaves_idle_priority():
     finally:
         release.set()
         importer.join()
+
+
+def test_the_warm_process_prepares_dbt_in_full_and_freezes_it():
+    """Every step of the preparation works with the pinned dbt (in the warm process a failed step only
+    costs time, so it would go unnoticed there)."""
+    probe = (
+        "import gc; from resources.dbt_launcher import prepare_dbt; modules = {}; prepare_dbt(modules); "
+        "print(callable(modules['cli']), gc.get_freeze_count())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=settings.DBT_PROJECT_DIR,  # as the warm process runs: the saved parse is read from there
+        env={**os.environ, "PYTHONPATH": str(Path(dbt_launcher.__file__).parent.parent)},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert out[0] == "True"
+    assert int(out[1]) > 100_000

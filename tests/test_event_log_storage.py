@@ -19,6 +19,7 @@ from flightdeck_instance import BatchingSqliteEventLogStorage
 ROOT = Path(__file__).resolve().parent.parent
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-03-01")
 KEY = dg.AssetKey("events_probe")
+CHECKS = ("rows_positive", "rows_reconcile")  # two: a run's planned checks are written together
 
 
 def build_asset(fail_from: str | None):
@@ -26,14 +27,14 @@ def build_asset(fail_from: str | None):
         key=KEY,
         partitions_def=DAYS,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=[dg.AssetCheckSpec("rows_positive", asset=KEY)],
+        check_specs=[dg.AssetCheckSpec(name, asset=KEY) for name in CHECKS],
     )
     def events_probe(context: dg.AssetExecutionContext):
         if fail_from and context.partition_key_range.end >= fail_from:
             raise dg.Failure("injected failure")
         return dg.MaterializeResult(
             metadata={"rows": len(context.partition_keys)},
-            check_results=[dg.AssetCheckResult(passed=True)],
+            check_results=[dg.AssetCheckResult(check_name=name, passed=True) for name in CHECKS],
         )
 
     return events_probe
@@ -52,7 +53,11 @@ def run_range(instance: dg.DagsterInstance, first: str, last: str, fail_from: st
 def observed(instance: dg.DagsterInstance) -> dict:
     storage = instance.event_log_storage
     latest = instance.get_latest_materialization_event(KEY)
-    checks = storage.get_asset_check_execution_history(dg.AssetCheckKey(KEY, "rows_positive"), limit=1000)
+    checks = [
+        (name, c)
+        for name in CHECKS
+        for c in storage.get_asset_check_execution_history(dg.AssetCheckKey(KEY, name), limit=1000)
+    ]
     counts: dict[str, int] = {}
     for run in instance.get_runs():
         for record in instance.all_logs(run.run_id):
@@ -79,7 +84,7 @@ def observed(instance: dg.DagsterInstance) -> dict:
             storage.get_latest_asset_partition_materialization_attempts_without_materializations(KEY)
         ),
         "latest_partition": latest.dagster_event.partition if latest else None,
-        "check_executions": sorted((c.status.value, c.partition or "") for c in checks),
+        "check_executions": sorted((name, c.status.value, c.partition or "") for name, c in checks),
         "event_counts": counts,
     }
 

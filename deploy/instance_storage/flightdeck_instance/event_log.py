@@ -9,7 +9,8 @@ dagster-io/dagster#19829 asks for the same elsewhere. This subclass adds the bat
 mirroring `PostgresEventLogStorage.store_event_batch`: one insert into the run shard, one insert into
 the index shard, the asset tags for every event, and the asset's latest-event row once per asset key.
 Anything else (a single event, any other event type) goes through the stock per-event path. A ranged
-run's planned check executions (one row per partition) are written with one serialization of the event.
+run's planned check executions (one row per partition) are written in one insert, with one serialization
+of each event.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ BULK_ASSET_EVENTS = {
     DagsterEventType.ASSET_OBSERVATION,
     DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
 }
+CHECK_PLANNED = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
 # Dagster only batches when this is set (read per event by the process that emits it).
 EVENT_BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 # 500 events x 9 columns stays far below SQLite's bound-parameter limit (32,766).
@@ -101,29 +103,41 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
                 }
                 for event, event_id in latest.values():
                     self._store_asset_event(conn, event, event_id)
-        # Check executions open their own index connection: after the transaction above has closed.
-        for event, event_id in zip(checks, event_ids[len(bulk) :], strict=True):
-            self.store_asset_check_event(event, event_id)
+        # Check executions open their own index connection: after the transaction above has closed. The
+        # planned ones (a ranged run plans every check at its start) in one insert.
+        check_events = list(zip(checks, event_ids[len(bulk) :], strict=True))
+        planned = [(e, i) for e, i in check_events if e.dagster_event_type == CHECK_PLANNED]
+        self._insert_planned_check_executions(planned)
+        for event, event_id in check_events:
+            if event.dagster_event_type != CHECK_PLANNED:
+                self.store_asset_check_event(event, event_id)
 
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
-        """The stock rows (one per planned partition), with the event serialized once, not once a row.
+        self._insert_planned_check_executions([(event, event_id)])
+
+    def _insert_planned_check_executions(self, events: Sequence[tuple[EventLogEntry, int | None]]) -> None:
+        """The stock rows (one per planned partition) of every event, in one insert, each event serialized
+        once, not once a row.
 
         Dagster's own version re-serializes the whole event, partition subset included, for each of a
-        ranged run's partitions: 365 serializations per check per run, seconds for a year.
+        ranged run's partitions (365 serializations per check per run, seconds for a year), and opens a
+        connection per check.
         """
-        planned = event.get_dagster_event().event_specific_data
-        subset = planned.partitions_subset
-        common = dict(
-            asset_key=planned.asset_key.to_string(),
-            check_name=planned.check_name,
-            run_id=event.run_id,
-            execution_status=AssetCheckExecutionRecordStatus.PLANNED.value,
-            evaluation_event=serialize_value(event),
-            evaluation_event_timestamp=self._event_insert_timestamp(event),
-            evaluation_event_storage_id=event_id,
-        )
-        partition_keys = subset.get_partition_keys() if subset else [None]
-        with self.index_connection() as conn:
-            conn.execute(
-                AssetCheckExecutionsTable.insert(), [{**common, "partition": key} for key in partition_keys]
+        rows = []
+        for event, event_id in events:
+            planned = event.get_dagster_event().event_specific_data
+            subset = planned.partitions_subset
+            common = dict(
+                asset_key=planned.asset_key.to_string(),
+                check_name=planned.check_name,
+                run_id=event.run_id,
+                execution_status=AssetCheckExecutionRecordStatus.PLANNED.value,
+                evaluation_event=serialize_value(event),
+                evaluation_event_timestamp=self._event_insert_timestamp(event),
+                evaluation_event_storage_id=event_id,
             )
+            partition_keys = subset.get_partition_keys() if subset else [None]
+            rows.extend({**common, "partition": key} for key in partition_keys)
+        if rows:
+            with self.index_connection() as conn:
+                conn.execute(AssetCheckExecutionsTable.insert(), rows)

@@ -68,6 +68,11 @@ class PartitionLoad:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
 
 
+# A row's outcome in the window's working table: one byte a row (as text it was 16; the working table is
+# written and read back once per load, so each byte a row of it counts: ~5% of the 10x year's load).
+OUTCOME = "ENUM('loaded', 'invalid', 'duplicate')"
+
+
 def _by_format(files: list[LandingFile]) -> tuple[list[LandingFile], list[LandingFile]]:
     """The CSV files (plain or gzip), then the parquet files: the scan's order. A file's position in
     `csvs + parquets` is its `file_index` in the scan."""
@@ -87,7 +92,7 @@ def _scan_sql(csvs: list[LandingFile], parquets: list[LandingFile], columns: lis
         paths = ", ".join(f"'{f.path}'" for f in csvs)
         declared = ", ".join(f"'{n}': 'VARCHAR'" for n in names)
         parts.append(
-            f"SELECT {text_cols}, file_index::BIGINT AS file_index FROM read_csv([{paths}], "
+            f"SELECT {text_cols}, file_index::INTEGER AS file_index FROM read_csv([{paths}], "
             f"columns={{{declared}}}, header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
             f"ignore_errors=true, store_rejects=true, "
             f"rejects_table='_rejects', rejects_scan='_reject_scans', compression='auto')"
@@ -96,7 +101,7 @@ def _scan_sql(csvs: list[LandingFile], parquets: list[LandingFile], columns: lis
         paths = ", ".join(f"'{f.path}'" for f in parquets)
         cols = ", ".join(f'CAST("{n}" AS VARCHAR) AS "{n}"' for n in names)
         parts.append(
-            f"SELECT {text_cols}, file_index FROM (SELECT {cols}, file_index::BIGINT + {len(csvs)} AS file_index "
+            f"SELECT {text_cols}, file_index FROM (SELECT {cols}, file_index::INTEGER + {len(csvs)} AS file_index "
             f"FROM read_parquet([{paths}]))"
         )
     return " UNION ALL ".join(parts)
@@ -118,7 +123,7 @@ def load_window(
     csvs, parquets = _by_format(files)
     files = csvs + parquets
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _files (file_index BIGINT, filename VARCHAR, file_date DATE, sha256 VARCHAR)"
+        "CREATE OR REPLACE TEMP TABLE _files (file_index INTEGER, filename VARCHAR, file_date DATE, sha256 VARCHAR)"
     )
     con.executemany(
         "INSERT INTO _files VALUES (?, ?, ?, ?)",
@@ -141,16 +146,17 @@ def load_window(
     # One pass: scan every file as text, type and check each row, keep the typed row. A scan, projections
     # and UNION ALL keep the files' row order (no join here), so the table's rowid follows the lines.
     # Reasons and original values are built only for invalid rows: most rows are valid, and building a
-    # list per row costs more than all the checks themselves.
+    # list per row costs more than all the checks themselves. The file's date serves the checks only; the
+    # few rows that need it later (quarantined ones) look it up by file_index.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _classified AS
         WITH scanned AS ({_scan_sql(csvs, parquets, columns)}),
         typed AS (SELECT *, {file_dates}[file_index + 1] AS file_date, {typed_cols} FROM scanned),
         checked AS (SELECT *, {row_date} AS _date, {invalid} AS _invalid FROM typed)
-        SELECT {typed_out}, _date, file_index, file_date,
+        SELECT {typed_out}, _date, file_index,
                CASE WHEN _invalid THEN {reasons} END AS reasons,
                CASE WHEN _invalid THEN to_json(struct_pack({as_text}))::VARCHAR END AS original_values,
-               CASE WHEN _invalid THEN 'invalid' ELSE 'loaded' END AS outcome
+               CAST(CASE WHEN _invalid THEN 'invalid' ELSE 'loaded' END AS {OUTCOME}) AS outcome
         FROM checked"""
     )
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_rejects'").fetchone()[0]:
@@ -168,7 +174,7 @@ def load_window(
     # another): a hash join, where row_number() would sort the whole window. Its line = ordinal + 1
     # (header) + the malformed lines before it; parquet has no lines, there it is the ordinal + 1 too.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _first_rows AS SELECT file_index, filename, first_rowid "
+        "CREATE OR REPLACE TEMP TABLE _first_rows AS SELECT file_index, filename, file_date, first_rowid "
         "FROM (SELECT file_index, min(rowid) AS first_rowid FROM _classified GROUP BY file_index) "
         "JOIN _files USING (file_index)"
     )
@@ -180,7 +186,7 @@ def load_window(
             f" WHERE m.file_index = c.file_index AND m.line_number - 2 - m.nth < {ordinal})"
         )
     numbered = (
-        f"(SELECT c.*, fr.filename, {line_number} AS line_number "
+        f"(SELECT c.*, fr.filename, fr.file_date, {line_number} AS line_number "
         "FROM _classified c JOIN _first_rows fr USING (file_index))"
     )
     # Among valid rows, the first line of each natural key wins; later repeats are duplicates. Only the

@@ -95,15 +95,17 @@ VALIDATED_CONFIGS = (
 PARTIAL_PARSE_FILE = Path("target") / "partial_parse.msgpack"
 
 
-def prepare_dbt(modules: dict[str, object]) -> None:
+def prepare_dbt(modules: dict[str, object], command_waiting: threading.Event | None = None) -> None:
     """Import dbt and pay ahead what any dbt command pays once per process, then freeze it all.
 
     Besides the import (~1.2 s): the modules a build imports late, the JSON schemas of the configurations
     dbt validates and the (de)serializers mashumaro generates when the saved parse is first read (by
     reading it, from the project folder, the working directory). Together ~0.4 s off the command. Frozen
     (`gc.freeze()`), the collector never scans these objects again: not while the command runs, nor when
-    the process exits (~0.45 s of collections at exit, before dagster-dbt sees the output end).
+    the process exits (~0.45 s of collections at exit, before dagster-dbt sees the output end). Once a
+    command waits, the saved parse is not read here: the command reads it anyway.
     """
+    saved_parse = PARTIAL_PARSE_FILE.resolve()  # now: the command changes the working directory later
     from dbt.cli.main import cli
 
     modules["cli"] = cli
@@ -112,19 +114,19 @@ def prepare_dbt(modules: dict[str, object]) -> None:
     for module, names in VALIDATED_CONFIGS:
         for name in names:
             getattr(importlib.import_module(module), name).json_schema()
-    if PARTIAL_PARSE_FILE.exists():
+    if saved_parse.exists() and not (command_waiting and command_waiting.is_set()):
         from dbt.contracts.graph.manifest import Manifest
         from dbt.parser.manifest import extended_mashumuro_decoder
 
-        Manifest.from_msgpack(PARTIAL_PARSE_FILE.read_bytes(), decoder=extended_mashumuro_decoder)
+        Manifest.from_msgpack(saved_parse.read_bytes(), decoder=extended_mashumuro_decoder)
     gc.freeze()
 
 
-def _prepare_dbt_at_idle_priority(modules: dict[str, object]) -> None:
+def _prepare_dbt_at_idle_priority(modules: dict[str, object], command_waiting: threading.Event) -> None:
     if hasattr(os, "SCHED_IDLE"):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     try:
-        prepare_dbt(modules)
+        prepare_dbt(modules, command_waiting)
     except Exception:  # only time is lost: the command prepares whatever is missing itself
         if "cli" not in modules:
             raise
@@ -181,7 +183,10 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
     # the run's first step (DuckDB on every core) is not slowed by it. Scheduling policy is per thread
     # on Linux, so the command itself runs at normal priority in the main thread.
     modules: dict[str, object] = {}
-    importer = threading.Thread(target=_prepare_dbt_at_idle_priority, args=(modules,), daemon=True)
+    command_waiting = threading.Event()
+    importer = threading.Thread(
+        target=_prepare_dbt_at_idle_priority, args=(modules, command_waiting), daemon=True
+    )
     importer.start()
 
     listener.settimeout(PARENT_POLL_SECONDS)
@@ -205,6 +210,7 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
             raise ConnectionError("the launcher went away before its request was complete")
         message += more
     request = json.loads(message)
+    command_waiting.set()
     if importer.is_alive() and not at_normal_priority(importer):
         # Other processes keep the CPU busy and an idle-priority import may not finish for a long time:
         # the launcher runs dbt itself instead (a reply without a pid).

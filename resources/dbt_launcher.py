@@ -15,8 +15,9 @@ log lines on the same pipe, which dagster-dbt turns into events) and exit code a
   (`exec`), as if this module did not exist.
 
 One command per warm process: dbt keeps state between commands in a process (flags, adapters), so each
-command gets an interpreter that has run no other command (the preparation fills per-class caches only). The warm process exits when its command ends, when
-its parent (the run) is gone, or after `MAX_IDLE_SECONDS`.
+command gets an interpreter that has run no other command (its preparation fills per-class caches only).
+The warm process exits when its command ends, when its parent (the run) is gone, or after
+`MAX_IDLE_SECONDS`.
 """
 
 from __future__ import annotations

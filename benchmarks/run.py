@@ -127,7 +127,7 @@ def run_breakdown(home: Path, wall: float) -> dict[str, float]:
 def bench_scale(scale: int, repeats: int, per_partition_samples: int) -> dict:
     data = prepare(scale)
     home = WORK / f"home{scale}"
-    figures: dict[str, object] = {"scale": scale}
+    figures: dict[str, object] = {"scale": scale, "turns": repeats}
 
     def plain():
         env = env_for(data, home)
@@ -201,7 +201,7 @@ def markdown(results: list[dict], sensor: dict) -> str:
         "Produced by `make bench` (benchmarks/run.py); each figure is a fresh process, so Python and",
         "Dagster start-up are included where a user would pay them. The measurements take turns (plain,",
         "load, ranged, again), so the machine's drift between minutes touches them alike; ranged / plain is",
-        "the median of each turn's ratio.",
+        f"the median of each turn's ratio ({results[0].get('turns', 3)} turns a scale).",
         "",
         "| scale | rows | plain DuckDB | flightdeck validate + load (process) | of which the work | work rows/s "
         "| ranged backfill (CLI, through marts) | ranged / plain | per-partition run | per-partition year "
@@ -255,7 +255,7 @@ def markdown(results: list[dict], sensor: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", default="1,10")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--per-partition-samples", type=int, default=3)
     parser.add_argument("--sensor-drops", type=int, default=5)
     parser.add_argument(

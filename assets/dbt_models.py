@@ -1,7 +1,7 @@
 """dbt models as Dagster assets: staging and marts that follow the daily partitions.
 
 The manifest is built once by `make install` (`dbt parse`), never at import: loading definitions stays
-fast and never touches the warehouse. The models are those of dbt's default selector (selectors.yml).
+fast and never touches the warehouse.
 """
 
 from collections.abc import Iterator, Mapping
@@ -80,11 +80,10 @@ def raise_build_failure(invocation: DbtCliInvocation) -> None:
 
 @dbt_assets(
     manifest=DBT_MANIFEST,
-    # No selection: dagster-dbt takes every model and test of the manifest (the ephemeral models are not
-    # assets) and passes dbt no selection, so dbt builds its default selector (selectors.yml), the same
-    # nodes; tests/test_dbt_selection.py holds the two equal. Any other selection would need dbt-core in
-    # this process (resources/dagster_dbt_without_core.py says why it is not).
-    select="",
+    # Every model and test of the project (dagster-dbt's default selection, `fqn:*`; the ephemeral models
+    # are inlined, not assets): every other model follows the daily partitions, which
+    # tests/test_dbt_selection.py holds. A narrower selection would need dbt-core in this process
+    # (resources/dagster_dbt_without_core.py says why it is not).
     name="daily_dbt_models",
     partitions_def=DAILY_PARTITIONS,
     backfill_policy=RANGED_BACKFILL,

@@ -5,8 +5,9 @@ definitions: the CLI, each run, the daemon's and the webserver's code servers) o
 selection strings and build dbt adapters in-process. Without it, as with dbt Fusion (which has no Python
 package), dagster-dbt works the same, and takes every node of the manifest when the selection is
 everything. flightdeck runs dbt only in dbt's own process (resources/dbt_launcher.py), builds no in-process
-adapter (resources/dbt.py), and its dbt assets select everything, dbt's default selector deciding what
-dbt builds (assets/dbt_models.py), so nothing needs dbt-core here.
+adapter (resources/dbt.py), and its dbt assets select the whole project (assets/dbt_models.py), so
+nothing needs dbt-core here. Where dagster-dbt was imported before this module, with dbt-core, everything
+works the same, only the import costs more.
 
 dbt-core is hidden only while dagster-dbt is first imported: a `None` in `sys.modules` makes that import
 raise ImportError (as Python's import system documents), which dagster-dbt takes for "no dbt-core".

@@ -1,9 +1,9 @@
-"""Dagster's dbt assets and what `dbt build` builds are the same nodes.
+"""Dagster's daily dbt assets are exactly the project's models that dbt builds, and all follow the days.
 
-daily_dbt_models selects every node of the manifest and passes dbt no selection (assets/dbt_models.py):
-dagster-dbt makes every non-ephemeral model an asset and every test a check, while dbt builds its default
-selector (dbt_project/selectors.yml). A model or test outside that selector would be an asset or check
-that no run ever materializes or evaluates; this asks dbt itself, through `dbt ls`.
+daily_dbt_models selects the whole dbt project (dagster-dbt's default selection, assets/dbt_models.py),
+so that no dbt-core is needed in Dagster's processes to evaluate a narrower one. That is right only while
+every model dbt builds (the ephemeral ones are inlined, not built) follows the daily partitions; a model
+added without the `daily` tag would be materialized by every daily run under the partition's name.
 """
 
 import json
@@ -12,43 +12,37 @@ import sys
 from pathlib import Path
 
 from assets.dbt_models import DBT_MANIFEST, daily_dbt_models
-from resources import settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_dbt_assets_are_the_nodes_dbt_builds_by_default(tmp_path):
-    listed = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("dbt")),
-            "ls",
-            "--profiles-dir",
-            ".",
-            "--target-path",
-            str(tmp_path / "target"),
-            "--output",
-            "json",
-            "--output-keys",
-            "unique_id",
-            "--quiet",
-        ],
-        cwd=settings.DBT_PROJECT_DIR,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.splitlines()
-    built_by_default = {json.loads(line)["unique_id"] for line in listed}
-    nodes = json.loads(DBT_MANIFEST.read_text())["nodes"]
-
-    def names(resource_type: str, ids) -> set[str]:
-        return {nodes[uid]["name"] for uid in ids if nodes[uid]["resource_type"] == resource_type}
-
-    assert {key.path[-1] for key in daily_dbt_models.keys} == names("model", built_by_default)
-    # Every test dbt builds is a check, or an observation when it tests no single model (a singular test
-    # over two marts); and dbt builds every test of the manifest.
-    checks = {key.name for key in daily_dbt_models.check_keys}
-    assert checks <= names("test", built_by_default)
-    assert names("test", built_by_default) == names("test", nodes)
-    assert {key.path[-1] for key in daily_dbt_models.keys} == {
-        node["name"]
-        for node in nodes.values()
-        if node["resource_type"] == "model" and node["config"]["materialized"] != "ephemeral"
+def test_every_model_dbt_builds_is_a_daily_asset_and_every_test_runs_with_it():
+    nodes = json.loads(DBT_MANIFEST.read_text())["nodes"].values()
+    built = {
+        n["name"]
+        for n in nodes
+        if n["resource_type"] == "model" and n["config"]["materialized"] != "ephemeral"
     }
+    tests = {n["name"] for n in nodes if n["resource_type"] == "test"}
+
+    assert {key.path[-1] for key in daily_dbt_models.keys} == built
+    assert all("daily" in n["tags"] for n in nodes if n["name"] in built and n["resource_type"] == "model")
+    # Each test is a check on the model it tests, or an observation when it tests no single model (the
+    # singular test over two marts); none belongs to anything else.
+    assert {key.name for key in daily_dbt_models.check_keys} <= tests
+
+
+def test_the_assets_are_the_same_whether_or_not_dbt_core_was_imported_first():
+    """With dagster-dbt imported before flightdeck's definitions (and so with dbt-core, as a plugin or a
+    user's module might do), the selection is evaluated by dbt-core instead, to the same assets."""
+    probe = (
+        "import dagster_dbt, definitions; from assets.dbt_models import daily_dbt_models as d; "
+        "print(sorted(k.to_user_string() for k in d.keys), len(d.check_keys))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    assert (
+        out
+        == f"{sorted(k.to_user_string() for k in daily_dbt_models.keys)} {len(daily_dbt_models.check_keys)}"
+    )

@@ -33,6 +33,13 @@ Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 sys.path.insert(0, str(ROOT))
 
 
+def printed_by_fresh_python(code: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> str:
+    """What `python -c code` prints, in a new interpreter: for what a process does when it starts."""
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def _prepare_demo_data() -> None:
     """Written when conftest is imported, before collection, so test modules can read it."""
     subprocess.run(

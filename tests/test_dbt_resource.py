@@ -17,6 +17,7 @@ import pytest
 from assets.dbt_args import WINDOW_ENV_VARS, window_env, window_vars
 from resources import dbt_launcher, settings
 from resources.dbt import LAUNCHER_ARGS, FlightdeckDbtCli
+from tests.conftest import printed_by_fresh_python
 
 
 def copy_of_project(tmp_path: Path) -> tuple[Path, FlightdeckDbtCli]:
@@ -194,13 +195,10 @@ def test_the_warm_process_prepares_dbt_in_full_and_freezes_it():
         "import gc; from resources.dbt_launcher import prepare_dbt; modules = {}; prepare_dbt(modules); "
         "print(callable(modules['cli']), gc.get_freeze_count())"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
+    out = printed_by_fresh_python(
+        probe,
         cwd=settings.DBT_PROJECT_DIR,  # as the warm process runs: the saved parse is read from there
         env={**os.environ, "PYTHONPATH": str(Path(dbt_launcher.__file__).parent.parent)},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
+    ).split()
     assert out[0] == "True"
     assert int(out[1]) > 100_000

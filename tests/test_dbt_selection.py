@@ -7,13 +7,9 @@ added without the `daily` tag would be materialized by every daily run under the
 """
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from assets.dbt_models import DBT_MANIFEST, daily_dbt_models
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import printed_by_fresh_python
 
 
 def test_every_model_dbt_builds_is_a_daily_asset_and_every_test_runs_with_it():
@@ -39,10 +35,7 @@ def test_the_assets_are_the_same_whether_or_not_dbt_core_was_imported_first():
         "import dagster_dbt, definitions; from assets.dbt_models import daily_dbt_models as d; "
         "print(sorted(k.to_user_string() for k in d.keys), len(d.check_keys))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip()
     assert (
-        out
+        printed_by_fresh_python(probe)
         == f"{sorted(k.to_user_string() for k in daily_dbt_models.keys)} {len(daily_dbt_models.check_keys)}"
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from definitions import defs
+from tests.conftest import printed_by_fresh_python
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -80,14 +81,9 @@ def test_loading_definitions_never_opens_the_warehouse(tmp_path):
 
 def test_loading_definitions_leaves_the_collector_running_with_the_definitions_frozen():
     """definitions.py pauses the cyclic collector while it imports; it must always resume it."""
-    probe = "import gc, definitions; print(gc.isenabled(), gc.get_freeze_count())"
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=Path(__file__).parent.parent,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
+    out = printed_by_fresh_python(
+        "import gc, definitions; print(gc.isenabled(), gc.get_freeze_count())"
+    ).split()
     assert out[0] == "True"
     assert int(out[1]) > 100_000  # the objects the imports built are out of the collector's view
 
@@ -98,11 +94,4 @@ def test_loading_definitions_does_not_import_dbt_core():
     probe = (
         "import sys, definitions; print(sorted(m for m in sys.modules if m == 'dbt' or m.startswith('dbt.')))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=Path(__file__).parent.parent,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    assert out == "[]"
+    assert printed_by_fresh_python(probe) == "[]"

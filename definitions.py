@@ -10,11 +10,13 @@ gc.disable()
 
 import dagster as dg
 
+from assets.datasets import FLIGHTS, WEATHER
 from assets.dbt_models import daily_dbt_models
+from assets.partition_outcomes import all_partitions_loaded_check
 from assets.pipeline_health import pipeline_health
 from assets.policies import with_freshness
-from assets.raw_flights import raw_flights
-from assets.raw_weather import raw_weather
+from assets.raw_flights import RAW_FLIGHTS_KEY, raw_flights
+from assets.raw_weather import RAW_WEATHER_KEY, raw_weather
 from assets.reference import REFERENCE_ASSETS
 from jobs.pipelines import (
     flights_pipeline_job,
@@ -31,8 +33,15 @@ from sensors.health_alert_sensor import health_alert_sensor
 from sensors.landing_sensor import flights_landing_sensor
 from sensors.reference_change_sensor import reference_change_sensor
 
+# Each daily dataset's last word on a run's partitions, after everything downstream of it in the run.
+partition_outcome_checks = [
+    all_partitions_loaded_check(key, dataset, list(daily_dbt_models.keys))
+    for key, dataset in ((RAW_FLIGHTS_KEY, FLIGHTS), (RAW_WEATHER_KEY, WEATHER))
+]
+
 defs = dg.Definitions(
     assets=[raw_flights, raw_weather, *REFERENCE_ASSETS, daily_dbt_models, pipeline_health],
+    asset_checks=partition_outcome_checks,
     jobs=[flights_pipeline_job, weather_pipeline_job, reference_job, marts_rebuild_job, ops_job],
     schedules=[reference_nightly_schedule, ops_nightly_schedule, weather_daily_schedule],
     sensors=[

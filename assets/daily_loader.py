@@ -5,11 +5,16 @@ For a window of partitions (one day, or a whole year in one ranged run):
    row typed and checked against the pandera model compiled to SQL, plus the partition-date rule;
    malformed lines are captured by DuckDB's reject store with their line numbers;
 2. repeated natural keys keep their first line and count the others as duplicates;
-3. one transaction replaces the window's partitions (delete + insert), records quarantined and
+3. every partition is counted and gated on its own (reconciliation, quarantine rate, volume against
+   its trailing median); a partition that fails a blocking gate, or whose file could not be read, is
+   held back whole: it keeps its previous content, its rows are recorded with status 'rejected';
+4. one transaction replaces the accepted partitions (delete + insert), records quarantined and
    duplicate rows with their reasons, supersedes or resolves older quarantine rows, and appends one
-   `ops.load_audit` row per partition. Readers see the old partition or the new one, never a mix.
+   `ops.load_audit` row per partition of the window with its outcome. Readers see the old partition or
+   the new one, never a mix.
 
-Accounting holds per partition: rows_read = rows_loaded + rows_quarantined + rows_duplicate.
+Accounting holds per partition: rows_read = rows_loaded + rows_quarantined + rows_duplicate. One bad
+day never holds back the others: the window's work stays one vectorised pass whatever is rejected.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -50,22 +56,60 @@ class DailyDataset:
     row_rules: tuple[tuple[str, str], ...] = ()
 
 
+# Gate names, as the asset checks that report them are named (assets/load_checks.py).
+RECONCILES = "rows_reconcile"
+QUARANTINE_RATE = "quarantine_rate_below_threshold"
+VOLUME = "volume_within_expected_range"
+# The volume gate needs this many earlier days with rows before it judges a day.
+MIN_HISTORY_DAYS = 3
+# A partition whose file could not be used at all (missing, broken contract, unreadable).
+FILE_PROBLEM = "landing_file"
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The per-partition gates of a load. A gate in `blocking` holds a failing partition back; the
+    others are reported only (weather's volume: a day without observations must not block flights)."""
+
+    max_quarantine_rate: float
+    min_volume_fraction: float
+    blocking: frozenset[str] = frozenset({RECONCILES, QUARANTINE_RATE, VOLUME})
+
+
 @dataclass(frozen=True)
 class PartitionLoad:
+    """One partition's own figures in a load, and whether it was loaded or held back (and why)."""
+
     partition_date: dt.date
     source_file: str
     rows_read: int
     rows_loaded: int
     rows_quarantined: int
     rows_duplicate: int
+    rows_held_back: int = 0  # valid rows not written because their partition was held back
+    schema_failures: int = 0
+    null_rates: dict[str, float] = field(default_factory=dict)
+    # gate name -> what failed, for every gate the partition failed (blocking or not), and FILE_PROBLEM
+    failed_gates: dict[str, str] = field(default_factory=dict)
+    rejected: bool = False
+    rows_kept: int = 0  # rows the partition holds after the load (its previous content when rejected)
 
     @property
     def reconciles(self) -> bool:
-        return self.rows_read == self.rows_loaded + self.rows_quarantined + self.rows_duplicate
+        accounted = self.rows_loaded + self.rows_quarantined + self.rows_duplicate + self.rows_held_back
+        return self.rows_read == accounted
 
     @property
     def quarantine_rate(self) -> float:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    @property
+    def duplicate_rate(self) -> float:
+        return self.rows_duplicate / self.rows_read if self.rows_read else 0.0
+
+    @property
+    def rejected_because(self) -> str:
+        return "; ".join(f"{gate}: {why}" for gate, why in self.failed_gates.items()) if self.rejected else ""
 
 
 # A row's outcome in the window's working table: one byte a row (as text it was 16; the working table is
@@ -107,28 +151,15 @@ def _scan_sql(csvs: list[LandingFile], parquets: list[LandingFile], columns: lis
     return " UNION ALL ".join(parts)
 
 
-def load_window(
-    con: duckdb.DuckDBPyConnection,
+def _classify_sql(
     dataset: DailyDataset,
-    files: list[LandingFile],
-    window: tuple[dt.date, dt.date],
-    run_id: str,
-) -> list[PartitionLoad]:
-    """Load `files` (already contract-checked) replacing every partition of the inclusive `window`."""
-    columns = compile_model(dataset.model)
-    names = [c.name for c in columns]
-    ensure_dataset_tables(con, dataset.name, columns, dataset.partition_column)
+    columns: list[CompiledColumn],
+    csvs: list[LandingFile],
+    parquets: list[LandingFile],
+) -> str:
+    """The one pass: scan every file as text, type and check each row, keep the typed row."""
     part = dataset.partition_column
-
-    csvs, parquets = _by_format(files)
     files = csvs + parquets
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _files (file_index INTEGER, filename VARCHAR, file_date DATE, sha256 VARCHAR)"
-    )
-    con.executemany(
-        "INSERT INTO _files VALUES (?, ?, ?, ?)",
-        [(i, str(f.path), f.partition_date, f.sha256) for i, f in enumerate(files)],
-    )
     # A file's date by its index, in the scan's own projection (a join there would not keep row order).
     file_dates = "[" + ", ".join(f"DATE '{f.partition_date}'" for f in files) + "]"
     typed_cols = ", ".join(f"{c.typed_expr} AS {c.typed_name}" for c in columns)
@@ -143,13 +174,11 @@ def load_window(
     reasons = failure_reasons_sql(columns, row_checks)
     as_text = ", ".join(f'"{c.name}" := {c.text}' for c in columns)
     typed_out = ", ".join(f'{c.typed_name} AS "{c.name}"' for c in columns)
-    # One pass: scan every file as text, type and check each row, keep the typed row. A scan, projections
-    # and UNION ALL keep the files' row order (no join here), so the table's rowid follows the lines.
-    # Reasons and original values are built only for invalid rows: most rows are valid, and building a
-    # list per row costs more than all the checks themselves. The file's date serves the checks only; the
-    # few rows that need it later (quarantined ones) look it up by file_index.
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _classified AS
+    # A scan, projections and UNION ALL keep the files' row order (no join here), so the table's rowid
+    # follows the lines. Reasons and original values are built only for invalid rows: most rows are
+    # valid, and building a list per row costs more than all the checks themselves. The file's date
+    # serves the checks only; the few rows that need it later (quarantined ones) look it up by file_index.
+    return f"""CREATE OR REPLACE TEMP TABLE _classified AS
         WITH scanned AS ({_scan_sql(csvs, parquets, columns)}),
         typed AS (SELECT *, {file_dates}[file_index + 1] AS file_date, {typed_cols} FROM scanned),
         checked AS (SELECT *, {row_date} AS _date, {invalid} AS _invalid FROM typed)
@@ -158,7 +187,82 @@ def load_window(
                CASE WHEN _invalid THEN to_json(struct_pack({as_text}))::VARCHAR END AS original_values,
                CAST(CASE WHEN _invalid THEN 'invalid' ELSE 'loaded' END AS {OUTCOME}) AS outcome
         FROM checked"""
+
+
+def _unreadable_files(
+    con: duckdb.DuckDBPyConnection, files: list[LandingFile], columns: list[CompiledColumn]
+) -> dict[LandingFile, str]:
+    """The files DuckDB cannot read to the end, each with its error; asked only after the window's scan
+    failed, so a clean window never pays for it."""
+    broken = {}
+    for f in files:
+        csvs, parquets = _by_format([f])
+        try:
+            con.execute(f"SELECT count(*) FROM ({_scan_sql(csvs, parquets, columns)})").fetchone()
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            broken[f] = str(exc).splitlines()[0][:500]
+    return broken
+
+
+def load_window(
+    con: duckdb.DuckDBPyConnection,
+    dataset: DailyDataset,
+    files: list[LandingFile],
+    window: tuple[dt.date, dt.date],
+    run_id: str,
+    gates: Gates,
+    key_columns: list[str] = (),
+    file_problems: dict[dt.date, tuple[str, str]] | None = None,
+    on_unreadable: Callable[[LandingFile, str], str] | None = None,
+) -> list[PartitionLoad]:
+    """Load `files` (already contract-checked) into the partitions of the inclusive `window`.
+
+    Returns one PartitionLoad per day of the window, in date order. `file_problems` holds the days whose
+    file could not be used at all (date -> (source, problem)): they are held back and audited too.
+    `on_unreadable(file, error)` is told of a file that passed the contract but cannot be read to the end
+    (and returns how it was quarantined); that day is held back like the others.
+    """
+    columns = compile_model(dataset.model)
+    names = [c.name for c in columns]
+    ensure_dataset_tables(con, dataset.name, columns, dataset.partition_column)
+    part = dataset.partition_column
+    problems = dict(file_problems or {})
+
+    csvs, parquets = _by_format(files)
+    if files:
+        try:
+            con.execute(_classify_sql(dataset, columns, csvs, parquets))
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error:
+            # One unreadable file must not hold back the window: find it, hold its day back, scan the rest.
+            broken = _unreadable_files(con, files, columns)
+            if not broken:
+                raise
+            for f, error in broken.items():
+                described = on_unreadable(f, error) if on_unreadable else error
+                problems[f.partition_date] = (str(f.path), f"unreadable: {described}")
+            csvs, parquets = _by_format([f for f in files if f not in broken])
+            if csvs or parquets:
+                con.execute(_classify_sql(dataset, columns, csvs, parquets))
+    files = csvs + parquets
+    if not files:  # nothing readable in the window: a working table of the right shape, with no rows
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _classified AS SELECT "
+            + ", ".join(f'NULL::{c.sql_type} AS "{c.name}"' for c in columns)
+            + f", NULL::DATE AS _date, NULL::INTEGER AS file_index, NULL::VARCHAR[] AS reasons, "
+            f"NULL::VARCHAR AS original_values, NULL::{OUTCOME} AS outcome WHERE false"
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _files (file_index INTEGER, filename VARCHAR, file_date DATE, sha256 VARCHAR)"
     )
+    if files:
+        con.executemany(
+            "INSERT INTO _files VALUES (?, ?, ?, ?)",
+            [(i, str(f.path), f.partition_date, f.sha256) for i, f in enumerate(files)],
+        )
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_rejects'").fetchone()[0]:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _rejects (file_id UBIGINT, line UBIGINT, csv_line VARCHAR, error_message VARCHAR)"
@@ -203,20 +307,28 @@ def load_window(
                 WHERE c.outcome = 'loaded')
             WHERE nth > 1)"""
     )
-    start, end = window
+    loads = _count_and_gate(con, dataset, files, window, gates, list(key_columns), problems)
+    accepted = [load.partition_date for load in loads.values() if not load.rejected]
+    con.execute("CREATE OR REPLACE TEMP TABLE _accepted (file_date DATE)")
+    if accepted:
+        con.executemany("INSERT INTO _accepted VALUES (?)", [(d,) for d in accepted])
+    accepted_files = "(SELECT file_index FROM _files SEMI JOIN _accepted USING (file_date))"
+
     typed_as_text = ", ".join(f'"{n}" := CAST("{n}" AS VARCHAR)' for n in names)
     select_cols = ", ".join(f'"{n}"' for n in names)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM raw.{dataset.name} WHERE {part} BETWEEN ? AND ?", [start, end])
+        con.execute(f"DELETE FROM raw.{dataset.name} WHERE {part} IN (SELECT file_date FROM _accepted)")
         con.execute(
             f"""INSERT INTO raw.{dataset.name}
             SELECT {select_cols}, _date, filename, line_number, ?, now() FROM {numbered}
-            WHERE outcome = 'loaded'""",
+            WHERE outcome = 'loaded' AND file_index IN {accepted_files}""",
             [run_id],
         )
-        # Earlier open quarantine rows of these partitions: resolved when their line (a corrected file)
-        # or their natural key (a corrected row elsewhere) loads now, otherwise superseded by this load's own quarantine rows. Open rows are thus always one load's.
+        # Earlier open quarantine rows of the accepted partitions: resolved when their line (a corrected
+        # file) or their natural key (a corrected row elsewhere) loads now, otherwise superseded by this
+        # load's own quarantine rows. Open rows are thus always those of the load a partition holds; a
+        # held-back partition keeps its open rows, and this load's rows of it are recorded as 'rejected'.
         key_match = " AND ".join(
             f"json_extract_string(q.original_values, '{k}') = CAST(r.\"{k}\" AS VARCHAR)"
             for k in dataset.natural_key
@@ -229,40 +341,177 @@ def load_window(
                         (r._source_file = q.source_file AND r._source_line = q.line_number) OR ({key_match}))
                 ) THEN 'resolved' ELSE 'superseded' END,
                 resolved_at = now(), resolved_by_run_id = ?
-            WHERE q.status = 'open' AND q.partition_date BETWEEN ? AND ?""",
-            [run_id, start, end],
+            WHERE q.status = 'open' AND q.partition_date IN (SELECT file_date FROM _accepted)""",
+            [run_id],
         )
+        status = f"CASE WHEN file_index IN {accepted_files} THEN 'open' ELSE 'rejected' END"
         con.execute(
             f"""INSERT INTO quarantine.{dataset.name}
             SELECT file_date, filename, line_number, outcome, COALESCE(array_to_string(reasons, ', '), ''),
                    COALESCE(original_values, to_json(struct_pack({typed_as_text}))::VARCHAR),
-                   ?, now(), 'open', NULL, NULL
+                   ?, now(), {status}, NULL, NULL
             FROM {numbered} WHERE outcome <> 'loaded'
             UNION ALL
             SELECT f.file_date, f.filename, m.line_number, 'invalid', 'malformed_line: ' || m.error_message,
-                   m.csv_line, ?, now(), 'open', NULL, NULL
+                   m.csv_line, ?, now(), {status.replace("file_index", "m.file_index")}, NULL, NULL
             FROM _malformed m JOIN _files f USING (file_index)""",
             [run_id, run_id],
         )
-        # One audit row per partition, counted in the same statement that records it.
-        audited = con.execute(
-            """INSERT INTO ops.load_audit
-               WITH malformed AS (SELECT file_index, count(*) AS n FROM _malformed GROUP BY file_index)
-               SELECT ?, f.file_date, f.filename, f.sha256,
-                      count(c.outcome) + COALESCE(any_value(m.n), 0),
-                      count(*) FILTER (c.outcome = 'loaded'),
-                      count(*) FILTER (c.outcome = 'invalid') + COALESCE(any_value(m.n), 0),
-                      count(*) FILTER (c.outcome = 'duplicate'),
-                      ?, now()
-               FROM _files f LEFT JOIN malformed m USING (file_index) LEFT JOIN _classified c USING (file_index)
-               GROUP BY f.file_index, f.file_date, f.filename, f.sha256
-               RETURNING partition_date, source_file, rows_read, rows_loaded, rows_quarantined, rows_duplicate""",
-            [dataset.name, run_id],
-        ).fetchall()
-        results = [PartitionLoad(*row) for row in sorted(audited)]
+        sha = {f.partition_date: f.sha256 for f in files}
+        con.executemany(
+            """INSERT INTO ops.load_audit (dataset, partition_date, source_file, file_sha256, rows_read,
+                   rows_loaded, rows_quarantined, rows_duplicate, run_id, loaded_at, outcome, rejected_because,
+                   rows_held_back)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?)""",
+            [
+                (
+                    dataset.name,
+                    load.partition_date,
+                    load.source_file,
+                    sha.get(load.partition_date),
+                    load.rows_read,
+                    load.rows_loaded,
+                    load.rows_quarantined,
+                    load.rows_duplicate,
+                    run_id,
+                    "rejected" if load.rejected else "loaded",
+                    load.rejected_because or None,
+                    load.rows_held_back,
+                )
+                for load in loads.values()
+            ],
+        )
         pause_for_crash_test()
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return results
+    return [loads[day] for day in sorted(loads)]
+
+
+def _count_and_gate(
+    con: duckdb.DuckDBPyConnection,
+    dataset: DailyDataset,
+    files: list[LandingFile],
+    window: tuple[dt.date, dt.date],
+    gates: Gates,
+    key_columns: list[str],
+    problems: dict[dt.date, tuple[str, str]],
+) -> dict[dt.date, PartitionLoad]:
+    """Each partition's own figures from the working table, and the gates it fails, before anything is
+    written: a partition that fails a blocking gate is held back, the others load."""
+    part = dataset.partition_column
+    nulls = "".join(
+        f', avg(("{c}" IS NULL)::INT) FILTER (outcome = \'loaded\') AS "null_{c}"' for c in key_columns
+    )
+    # Schema failures: rows whose values do not have the declared type or whose line has the wrong shape.
+    wrong_type = "len(list_filter(reasons, lambda r: r LIKE '%:wrong_type')) > 0"
+    rows = con.execute(
+        f"""WITH malformed AS (SELECT file_index, count(*) AS n FROM _malformed GROUP BY file_index),
+            counts AS (
+                SELECT file_index, count(*) AS n,
+                       count(*) FILTER (outcome = 'loaded') AS loaded,
+                       count(*) FILTER (outcome = 'invalid') AS invalid,
+                       count(*) FILTER (outcome = 'duplicate') AS duplicate,
+                       count(*) FILTER (outcome = 'invalid' AND {wrong_type}) AS wrong_type{nulls}
+                FROM _classified GROUP BY file_index)
+            SELECT f.file_date, f.filename,
+                   COALESCE(c.n, 0) + COALESCE(m.n, 0), COALESCE(c.loaded, 0),
+                   COALESCE(c.invalid, 0) + COALESCE(m.n, 0), COALESCE(c.duplicate, 0),
+                   COALESCE(c.wrong_type, 0) + COALESCE(m.n, 0)
+                   {"".join(f', COALESCE(c."null_{c}", 0.0)' for c in key_columns)}
+            FROM _files f LEFT JOIN counts c USING (file_index) LEFT JOIN malformed m USING (file_index)"""
+    ).fetchall()
+    loads: dict[dt.date, PartitionLoad] = {}
+    for day, source, read, loaded, quarantined, duplicate, schema_failures, *null_rates in rows:
+        load = PartitionLoad(
+            day,
+            source,
+            read,
+            loaded,
+            quarantined,
+            duplicate,
+            schema_failures=schema_failures,
+            null_rates=dict(zip(key_columns, (float(r) for r in null_rates), strict=True)),
+        )
+        failed = {}
+        if not load.reconciles:
+            failed[RECONCILES] = (
+                f"{read} read != {loaded} loaded + {quarantined} quarantined + {duplicate} duplicate"
+            )
+        if load.quarantine_rate > gates.max_quarantine_rate:
+            failed[QUARANTINE_RATE] = (
+                f"{load.quarantine_rate:.2%} of {read} rows quarantined (at most {gates.max_quarantine_rate:.2%})"
+            )
+        loads[day] = load if not failed else _with_failures(load, failed, gates)
+    for day, why in _low_volume(con, dataset, window, loads, gates.min_volume_fraction).items():
+        loads[day] = _with_failures(loads[day], {**loads[day].failed_gates, VOLUME: why}, gates)
+    for day, (source, problem) in problems.items():
+        loads[day] = PartitionLoad(
+            day, source, 0, 0, 0, 0, failed_gates={FILE_PROBLEM: problem}, rejected=True
+        )
+    # What each partition holds now: the new rows, or (held back) the rows it already had.
+    kept = dict(
+        con.execute(
+            f"SELECT {part}, count(*) FROM raw.{dataset.name} WHERE {part} BETWEEN ? AND ? GROUP BY ALL",
+            list(window),
+        ).fetchall()
+    )
+    return {
+        day: _replace(load, rows_loaded=0, rows_held_back=load.rows_loaded, rows_kept=kept.get(day, 0))
+        if load.rejected
+        else _replace(load, rows_kept=load.rows_loaded)
+        for day, load in loads.items()
+    }
+
+
+def _replace(load: PartitionLoad, **changes) -> PartitionLoad:
+    from dataclasses import replace
+
+    return replace(load, **changes)
+
+
+def _with_failures(load: PartitionLoad, failed: dict[str, str], gates: Gates) -> PartitionLoad:
+    return _replace(load, failed_gates=failed, rejected=any(g in gates.blocking for g in failed))
+
+
+def _low_volume(
+    con: duckdb.DuckDBPyConnection,
+    dataset: DailyDataset,
+    window: tuple[dt.date, dt.date],
+    loads: dict[dt.date, PartitionLoad],
+    min_fraction: float,
+) -> dict[dt.date, str]:
+    """Days of this load with fewer rows than `min_fraction` x the median of the 7 days before them;
+    the history is raw's own before the window, and this load's counts inside it."""
+    part = dataset.partition_column
+    con.execute("CREATE OR REPLACE TEMP TABLE _day_rows (on_date DATE, n BIGINT)")
+    if loads:
+        con.executemany("INSERT INTO _day_rows VALUES (?, ?)", [(d, x.rows_loaded) for d, x in loads.items()])
+    rows = con.execute(
+        f"""WITH days AS (
+                SELECT d::DATE AS on_date FROM generate_series(?::DATE - 7, ?::DATE, INTERVAL 1 DAY) t(d)
+            ),
+            before AS (
+                SELECT {part} AS on_date, count(*) AS n FROM raw.{dataset.name}
+                WHERE {part} BETWEEN ?::DATE - 7 AND ?::DATE - 1 GROUP BY ALL
+            ),
+            counts AS (
+                SELECT on_date, COALESCE(w.n, b.n, 0) AS n, w.n IS NOT NULL AS loaded_now
+                FROM days LEFT JOIN _day_rows w USING (on_date) LEFT JOIN before b USING (on_date)
+            ),
+            history AS (
+                SELECT on_date, n, loaded_now,
+                       median(n) FILTER (WHERE n > 0) OVER w AS median_n,
+                       count(*) FILTER (WHERE n > 0) OVER w AS history_days
+                FROM counts WINDOW w AS (ORDER BY on_date ROWS BETWEEN 7 PRECEDING AND 1 PRECEDING)
+            )
+            SELECT on_date, n, median_n FROM history
+            WHERE loaded_now AND history_days >= ? AND n < ? * median_n
+            ORDER BY on_date""",
+        [window[0], window[1], window[0], window[0], MIN_HISTORY_DAYS, min_fraction],
+    ).fetchall()
+    return {
+        day: f"{n} rows, below {min_fraction:g} x the trailing 7-day median of {median:.0f}"
+        for day, n, median in rows
+    }

@@ -15,7 +15,7 @@ from assets.partitions import DAILY_PARTITIONS, window_dates
 from assets.policies import OWNERS, RANGED_BACKFILL, within_step_timeout
 from assets.sql_validation import compile_model
 from assets.warehouse_schema import ensure_dataset_tables
-from resources import settings
+from resources import dagster_private, settings
 from resources.dagster_dbt_without_core import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -56,12 +56,23 @@ def run_dbt_build(
     with within_step_timeout(invocation.process.terminate, "dbt build"):
         yield from invocation.stream()
         if not invocation.is_successful():
+            mark_unpublished_marts_failed(context)
             raise_build_failure(invocation)
     try:
         dbt.keep_parse_state(invocation)
         dbt.prune_invocation_folders()
     except OSError as exc:  # housekeeping only: the build succeeded and its events are recorded
         context.log.warning(f"dbt housekeeping failed, the next run may re-parse the project: {exc}")
+
+
+def mark_unpublished_marts_failed(context: dg.AssetExecutionContext) -> None:
+    """A failed build publishes nothing (write-audit-publish, dbt_project.yml): the marts this step built
+    into marts_audit did not reach marts.*, so their partitions of the window are shown failed, not
+    materialized. Staging models are views over raw and need no publishing."""
+    marts = [key for key in context.selected_asset_keys if key.path[0] == "marts"]
+    dagster_private.mark_partitions_failed(
+        context.instance, context.run, marts, list(context.partition_keys), log=context.log
+    )
 
 
 def raise_build_failure(invocation: DbtCliInvocation) -> None:

@@ -1,4 +1,5 @@
-"""The gates on a daily raw load, evaluated right after the load, before anything downstream runs.
+"""The gates on a daily raw load, as Dagster asset checks, evaluated per partition before anything is
+written (the decisions are the loader's own, `assets/daily_loader.py`; this module reports them).
 
 Severity is chosen per check (see README, Quality gates):
 - reconciliation — ERROR: rows unaccounted for means the loader itself is wrong; nothing may build on it.
@@ -6,46 +7,41 @@ Severity is chosen per check (see README, Quality gates):
 - volume — ERROR: a day far below its trailing 7-day median is almost always a partial delivery. The
   threshold is a fraction of the median (default 0.5; the real 2013 minimum, Thanksgiving, is 0.64).
 - null rates of key columns — WARN: reported as metadata for plotting; real data has known nulls.
+
+A partition failing an ERROR gate is held back on its own; the rest of its window loads. So in a ranged
+run the checks report twice: each failing partition gets its own failed evaluation (Dagster records
+check results per partition), and the run's result names the partitions held back. Passing partitions
+of a ranged run get no evaluation of their own: each is one event-log write, and a year has 365 of them.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
 import dagster as dg
-import duckdb
 
-from assets.daily_loader import DailyDataset, PartitionLoad
+from assets.daily_loader import QUARANTINE_RATE, RECONCILES, VOLUME, Gates, PartitionLoad
+from assets.partitions import DAILY_PARTITIONS
 
-RECONCILES = "rows_reconcile"
-QUARANTINE_RATE = "quarantine_rate_below_threshold"
-VOLUME = "volume_within_expected_range"
-MIN_HISTORY_DAYS = 3
+DAILY_GATES = (RECONCILES, QUARANTINE_RATE, VOLUME)
+_DESCRIPTIONS = {
+    RECONCILES: "rows_read = rows_loaded + rows_quarantined + rows_duplicate (+ rows_held_back), per partition",
+    QUARANTINE_RATE: "share of quarantined rows per partition is at most the dataset's max quarantine rate",
+    VOLUME: "rows per day >= FLIGHTDECK_MIN_VOLUME_FRACTION x trailing 7-day median",
+}
 
 
 def check_specs(asset_key: dg.AssetKey, daily: bool = True) -> list[dg.AssetCheckSpec]:
     """The gates of a raw asset; the volume gate needs daily history, so snapshots go without it."""
-    specs = [
+    names = DAILY_GATES if daily else DAILY_GATES[:2]
+    return [
         dg.AssetCheckSpec(
-            RECONCILES,
+            name,
             asset=asset_key,
             blocking=True,
-            description="rows_read = rows_loaded + rows_quarantined + rows_duplicate, per partition",
-        ),
-        dg.AssetCheckSpec(
-            QUARANTINE_RATE,
-            asset=asset_key,
-            blocking=True,
-            description="share of quarantined rows per partition is at most FLIGHTDECK_MAX_QUARANTINE_RATE",
-        ),
-        dg.AssetCheckSpec(
-            VOLUME,
-            asset=asset_key,
-            blocking=True,
-            description="rows loaded per day >= FLIGHTDECK_MIN_VOLUME_FRACTION x trailing 7-day median",
-        ),
+            description=_DESCRIPTIONS[name],
+            partitions_def=DAILY_PARTITIONS if daily else None,
+        )
+        for name in names
     ]
-    return specs if daily else specs[:2]
 
 
 def _dates(loads: list[PartitionLoad]) -> str:
@@ -53,93 +49,74 @@ def _dates(loads: list[PartitionLoad]) -> str:
     return ", ".join(names) + (" …" if len(loads) > 10 else "")
 
 
-def reconciliation(loads: list[PartitionLoad]) -> dg.AssetCheckResult:
-    broken = [load for load in loads if not load.reconciles]
-    return dg.AssetCheckResult(
-        check_name=RECONCILES,
-        passed=not broken,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"does not reconcile on {_dates(broken)}" if broken else "every row is accounted for",
-        metadata={"partitions_checked": len(loads), "partitions_failing": len(broken)},
-    )
+def gate_results(
+    asset_key: dg.AssetKey, loads: list[PartitionLoad], gates: Gates, ranged: bool
+) -> tuple[list[dg.AssetCheckResult], list[dg.AssetCheckEvaluation]]:
+    """(the run's result of each gate, one failed evaluation per failing partition of a ranged run).
 
-
-def quarantine_rate(loads: list[PartitionLoad], threshold: float) -> dg.AssetCheckResult:
-    over = [load for load in loads if load.quarantine_rate > threshold]
-    worst = max(loads, key=lambda load: load.quarantine_rate)
-    return dg.AssetCheckResult(
-        check_name=QUARANTINE_RATE,
-        passed=not over,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"quarantine rate above {threshold:.2%} on {_dates(over)}" if over else "within threshold"
-        ),
-        metadata={
-            "threshold": threshold,
-            "worst_rate": float(worst.quarantine_rate),
-            "worst_partition": str(worst.partition_date),
-            "partitions_failing": len(over),
-        },
-    )
-
-
-def volume(
-    con: duckdb.DuckDBPyConnection,
-    dataset: DailyDataset,
-    window: tuple[dt.date, dt.date],
-    min_fraction: float,
-    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
-) -> dg.AssetCheckResult:
-    """Each day of the window against the median of the 7 days before it (history from raw itself)."""
-    part = dataset.partition_column
-    rows = con.execute(
-        f"""WITH days AS (
-                SELECT d::DATE AS on_date FROM generate_series(?::DATE - 7, ?::DATE, INTERVAL 1 DAY) t(d)
-            ),
-            counts AS (
-                SELECT on_date, count(r.{part}) AS n
-                FROM days LEFT JOIN raw.{dataset.name} r ON r.{part} = days.on_date
-                GROUP BY on_date
-            ),
-            history AS (
-                SELECT on_date, n,
-                       median(n) FILTER (WHERE n > 0) OVER w AS median_n,
-                       count(*) FILTER (WHERE n > 0) OVER w AS history_days
-                FROM counts WINDOW w AS (ORDER BY on_date ROWS BETWEEN 7 PRECEDING AND 1 PRECEDING)
+    The run's result fails with ERROR only when nothing of the window passed it; when some partitions
+    were held back and the others loaded it is a WARN that names them, so the partitions that passed
+    still reach what is downstream (a failed ERROR result of a blocking check would stop them all).
+    """
+    results, evaluations = [], []
+    for gate in DAILY_GATES:
+        failing = [load for load in loads if gate in load.failed_gates]
+        checked = [load for load in loads if load.rows_read or gate in load.failed_gates]
+        blocks = gate in gates.blocking
+        all_failed = bool(failing) and len(failing) == len(checked)
+        severity = dg.AssetCheckSeverity.ERROR if blocks and all_failed else dg.AssetCheckSeverity.WARN
+        action = "held back" if blocks else "reported"
+        results.append(
+            dg.AssetCheckResult(
+                check_name=gate,
+                passed=not failing,
+                severity=severity if failing else dg.AssetCheckSeverity.ERROR,
+                description=(
+                    f"failed on {len(failing)} of {len(checked)} partition(s), {action}: {_dates(failing)}"
+                    if failing
+                    else f"passed on every partition ({len(checked)})"
+                ),
+                metadata={
+                    "partitions_checked": len(checked),
+                    "partitions_failing": len(failing),
+                    "failing_partitions": dg.MetadataValue.md(
+                        "\n".join(f"- {f.partition_date}: {f.failed_gates[gate]}" for f in failing) or "none"
+                    ),
+                },
             )
-            SELECT on_date, n, median_n FROM history
-            WHERE on_date BETWEEN ? AND ? AND history_days >= ? AND n < ? * median_n
-            ORDER BY on_date""",
-        [window[0], window[1], window[0], window[1], MIN_HISTORY_DAYS, min_fraction],
-    ).fetchall()
-    low = [f"{day} ({n} rows, median {median:.0f})" for day, n, median in rows]
-    return dg.AssetCheckResult(
-        check_name=VOLUME,
-        passed=not low,
-        severity=severity,
-        description=("low volume: " + "; ".join(low[:10])) if low else "volume as expected",
-        metadata={"min_fraction_of_trailing_median": min_fraction, "partitions_failing": len(low)},
-    )
+        )
+        if ranged:
+            evaluations.extend(
+                dg.AssetCheckEvaluation(
+                    asset_key=asset_key,
+                    check_name=gate,
+                    passed=False,
+                    partition=load.partition_date.isoformat(),
+                    severity=dg.AssetCheckSeverity.ERROR if blocks else dg.AssetCheckSeverity.WARN,
+                    description=load.failed_gates[gate],
+                    metadata={"rows_read": load.rows_read, "rows_quarantined": load.rows_quarantined},
+                )
+                for load in failing
+            )
+    return results, evaluations
 
 
-def quality_metrics(
-    con: duckdb.DuckDBPyConnection,
-    dataset: DailyDataset,
-    window: tuple[dt.date, dt.date],
-    columns: list[str],
-    run_id: str,
-) -> dict[str, float]:
-    """Null rates of key columns and schema failures of this load, as numeric metadata the UI plots."""
-    part = dataset.partition_column
-    selects = ", ".join(f'avg(("{c}" IS NULL)::INT) AS "{c}"' for c in columns)
-    row = con.execute(
-        f"SELECT {selects} FROM raw.{dataset.name} WHERE {part} BETWEEN ? AND ?", list(window)
-    ).fetchone()
-    metrics = {f"null_rate_{c}": float(v or 0.0) for c, v in zip(columns, row, strict=True)}
-    # Schema failures: rows whose values do not have the declared type or whose line has the wrong shape.
-    metrics["schema_failures"] = con.execute(
-        f"""SELECT count(*) FROM quarantine.{dataset.name}
-            WHERE run_id = ? AND (reasons LIKE '%wrong_type%' OR reasons LIKE 'malformed_line%')""",
-        [run_id],
-    ).fetchone()[0]
-    return metrics
+def snapshot_results(load: PartitionLoad, threshold: float) -> list[dg.AssetCheckResult]:
+    """The gates of an unpartitioned snapshot (the reference tables): reconciliation and quarantine rate."""
+    over = load.quarantine_rate > threshold
+    return [
+        dg.AssetCheckResult(
+            check_name=RECONCILES,
+            passed=load.reconciles,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="every row is accounted for" if load.reconciles else "rows do not reconcile",
+            metadata={"rows_read": load.rows_read},
+        ),
+        dg.AssetCheckResult(
+            check_name=QUARANTINE_RATE,
+            passed=not over,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=f"quarantine rate above {threshold:.2%}" if over else "within threshold",
+            metadata={"threshold": threshold, "quarantine_rate": float(load.quarantine_rate)},
+        ),
+    ]

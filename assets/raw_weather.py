@@ -11,6 +11,7 @@ import hashlib
 import dagster as dg
 
 from assets import load_checks
+from assets.daily_loader import QUARANTINE_RATE, RECONCILES, Gates
 from assets.datasets import WEATHER
 from assets.gated_load import load_and_gate
 from assets.landing import LandingFile, quarantine_bytes
@@ -103,7 +104,7 @@ def raw_weather(
         with warehouse.connect() as con:
             raise_alert(con, alert_channels, alert, throttle_seconds())
 
-    files, problems, attempts = [], [], 0
+    files, problems, attempts = [], {}, 0
     day = first
     while day <= last:
         rows, bad, day_attempts = fetch_day(weather_api, day, on_open)
@@ -119,32 +120,32 @@ def raw_weather(
                 WEATHER.name,
                 context.run_id,
             )
-            problems.append(f"{error} (response quarantined as {copy})")
+            problems[day] = (response.url, f"{error.reason}: {error.detail} (response quarantined as {copy})")
         if not bad:
             path = landing.dataset_dir(WEATHER.name) / f"{day.isoformat()}.csv"
             content = write_landing_csv(path, rows)
             files.append(LandingFile(path, day, "csv", hashlib.sha256(content).hexdigest(), len(content)))
         day += dt.timedelta(days=1)
-    if problems:
-        raise dg.Failure(
-            description=f"{len(problems)} invalid weather API response(s), nothing was loaded:\n"
-            + "\n".join(problems),
-            allow_retries=False,  # a wrong answer is not transient
-        )
+    gates = Gates(
+        max_quarantine_rate=float(settings.get(settings.WEATHER_MAX_QUARANTINE_RATE)),
+        min_volume_fraction=float(settings.get(settings.MIN_VOLUME_FRACTION)),
+        # A day the service has no observations for (2013-12-31 in the real data) leaves the flights'
+        # weather columns null; that is reported, but it must not block the flights marts.
+        blocking=frozenset({RECONCILES, QUARANTINE_RATE}),
+    )
     return load_and_gate(
         context,
         warehouse,
+        landing,
         WEATHER,
         files,
+        problems,
         (first, last),
         KEY_COLUMNS,
-        float(settings.get(settings.WEATHER_MAX_QUARANTINE_RATE)),
+        gates,
         extra_metadata={
             "api_attempts": attempts,
             "api_requests": len(files) * len(STATIONS),
             "breaker_state": weather_api.breaker().state().state,
         },
-        # A day the service has no observations for (2013-12-31 in the real data) leaves the flights'
-        # weather columns null; that is reported, but it must not block the flights marts.
-        volume_severity=dg.AssetCheckSeverity.WARN,
     )

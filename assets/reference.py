@@ -85,10 +85,7 @@ def build_reference_asset(table: str) -> dg.AssetsDefinition:
             )
             con.execute("COMMIT")
         load = PartitionLoad(None, source, len(frame), len(valid), len(bad), 0)
-        checks = [
-            load_checks.reconciliation([load]),
-            load_checks.quarantine_rate([load], float(settings.get(settings.MAX_QUARANTINE_RATE))),
-        ]
+        checks = load_checks.snapshot_results(load, float(settings.get(settings.MAX_QUARANTINE_RATE)))
         return dg.MaterializeResult(
             check_results=checks,
             metadata={

@@ -17,7 +17,8 @@ QUARANTINE_COLUMNS = """
     original_values VARCHAR, -- the row as read, every value as text (JSON object or the raw line)
     run_id VARCHAR,
     quarantined_at TIMESTAMPTZ,
-    status VARCHAR,          -- 'open', 'resolved' (its key loaded later) or 'superseded' (re-quarantined)
+    status VARCHAR,          -- 'open', 'resolved' (its key loaded later), 'superseded' (re-quarantined) or
+                             -- 'rejected' (its partition failed a gate, so its load was held back whole)
     resolved_at TIMESTAMPTZ,
     resolved_by_run_id VARCHAR
 """
@@ -32,8 +33,13 @@ LOAD_AUDIT_COLUMNS = """
     rows_quarantined BIGINT,
     rows_duplicate BIGINT,
     run_id VARCHAR,
-    loaded_at TIMESTAMPTZ
+    loaded_at TIMESTAMPTZ,
+    outcome VARCHAR,          -- 'loaded', or 'rejected' (held back: the partition kept its previous content)
+    rejected_because VARCHAR, -- why, when rejected: the failed gates or the file's problem
+    rows_held_back BIGINT    -- valid rows not written because the partition was rejected
 """
+# Columns added after the first release, for warehouses created before them.
+LOAD_AUDIT_ADDED = ("outcome VARCHAR", "rejected_because VARCHAR", "rows_held_back BIGINT")
 
 
 def ensure_dataset_tables(
@@ -48,3 +54,5 @@ def ensure_dataset_tables(
     )
     con.execute(f"CREATE TABLE IF NOT EXISTS quarantine.{dataset} ({QUARANTINE_COLUMNS})")
     con.execute(f"CREATE TABLE IF NOT EXISTS ops.load_audit ({LOAD_AUDIT_COLUMNS})")
+    for column in LOAD_AUDIT_ADDED:
+        con.execute(f"ALTER TABLE ops.load_audit ADD COLUMN IF NOT EXISTS {column}")

@@ -4,21 +4,36 @@ import datetime as dt
 
 import duckdb
 
-from assets.daily_loader import load_window
+from assets.daily_loader import Gates, load_window
 from assets.datasets import FLIGHTS
-from assets.gated_load import contract_checked_files
+from assets.gated_load import contract_checked_files, quarantine_unreadable
 from assets.schemas import column_names
 from resources.landing import LandingArea
 
+# The gates of raw/flights at their defaults.
+DEFAULT_GATES = Gates(max_quarantine_rate=0.01, min_volume_fraction=0.5)
+# Gates that hold nothing back, for tests of the accounting itself.
+OPEN_GATES = Gates(max_quarantine_rate=1.0, min_volume_fraction=0.0)
 
-def ingest_window(env, first: str, last: str, run_id: str = "test-run"):
+
+def ingest_window(env, first: str, last: str, run_id: str = "test-run", gates: Gates = OPEN_GATES):
     """Load the days first..last in one window, as a ranged run does; one PartitionLoad per day."""
     window = (dt.date.fromisoformat(first), dt.date.fromisoformat(last))
     landing = LandingArea(data_dir=str(env.root))
-    files = contract_checked_files(landing, FLIGHTS, window, run_id)
+    files, problems = contract_checked_files(landing, FLIGHTS, window, run_id)
     con = duckdb.connect(str(env.duckdb_path))
     try:
-        return load_window(con, FLIGHTS, files, window, run_id)
+        return load_window(
+            con,
+            FLIGHTS,
+            files,
+            window,
+            run_id,
+            gates,
+            ["dep_time", "arr_delay"],
+            problems,
+            on_unreadable=quarantine_unreadable(landing, FLIGHTS, run_id),
+        )
     finally:
         con.close()
 

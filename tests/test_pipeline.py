@@ -128,10 +128,25 @@ def test_malformed_partition_key_is_rejected_by_name(env, instance):
     assert not env.duckdb_path.exists()
 
 
-def test_failing_dbt_test_fails_the_step_by_name_and_stops_the_marts_downstream(env, instance):
-    # Reference data without United: fct_flights builds, its relationships test on carrier fails, and
-    # `dbt build` skips the aggregates that depend on it.
+def mart_contents(env, day: str) -> dict[str, list[tuple]]:
+    """Every published mart's rows of `day`, sorted: what an analyst reading marts.* sees."""
+    return {
+        table: env.query(f"SELECT * FROM marts.{table} WHERE flight_date = ? ORDER BY ALL", [day])
+        for table in ("fct_flights", "agg_daily_carrier_performance", "agg_daily_origin_weather")
+    }
+
+
+def test_a_failing_dbt_test_publishes_nothing_and_the_fixed_window_publishes(env, instance):
+    """Write-audit-publish: a window whose error test fails keeps its last good content in marts.*."""
+    load_reference(instance)
+    assert run_job("flights_pipeline", instance, partition=DAY).success
+    published = mart_contents(env, DAY)
+    assert published["fct_flights"]
+
+    # Reference data without United: fct_flights builds into marts_audit, its relationships test on
+    # carrier fails, and `dbt build` skips the aggregates that depend on it.
     with sqlite3.connect(env.root / "reference.sqlite") as reference:
+        reference.execute("CREATE TABLE ua AS SELECT * FROM airlines WHERE carrier = 'UA'")
         reference.execute("DELETE FROM airlines WHERE carrier = 'UA'")
     load_reference(instance)
     result = run_job("flights_pipeline", instance, partition=DAY)
@@ -139,10 +154,29 @@ def test_failing_dbt_test_fails_the_step_by_name_and_stops_the_marts_downstream(
     message = failure_messages(result)
     assert "dbt build failed" in message
     assert "relationships_fct_flights_carrier" in message and "Got " in message
-    assert env.query("SELECT count(*) > 0 FROM marts.fct_flights WHERE flight_date = ?", [DAY]) == [(True,)]
-    marts = env.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'")
-    assert marts == [("fct_flights",)]
-    assert (
-        instance.get_latest_materialization_event(dg.AssetKey(["marts", "agg_daily_carrier_performance"]))
-        is None
-    )
+    assert mart_contents(env, DAY) == published  # readers still see the last good window
+    # The failed build is kept apart for diagnosis: United's flights there have no carrier name.
+    assert env.query(
+        "SELECT count(*) > 0 FROM marts_audit.fct_flights WHERE carrier = 'UA' AND carrier_name IS NULL"
+    ) == [(True,)]
+    fct = dg.AssetKey(["marts", "fct_flights"])
+    assert DAY in failed_partitions(instance, fct)  # not published, so not shown materialized
+
+    with sqlite3.connect(env.root / "reference.sqlite") as reference:
+        reference.execute("INSERT INTO airlines SELECT * FROM ua")
+    load_reference(instance)
+    assert run_job("flights_pipeline", instance, partition=DAY).success
+    assert mart_contents(env, DAY) == published
+    assert DAY not in failed_partitions(instance, fct)
+
+
+def failed_partitions(instance, key: dg.AssetKey) -> list[str]:
+    """The partitions the UI shows failed for `key` (Dagster's own partition status)."""
+    from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+
+    from assets.partitions import DAILY_PARTITIONS
+
+    value = get_and_update_asset_status_cache_value(instance, key, DAILY_PARTITIONS)
+    if value is None:
+        return []
+    return list(value.deserialize_failed_partition_subsets(DAILY_PARTITIONS).get_partition_keys())

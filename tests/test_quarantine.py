@@ -5,7 +5,6 @@ import hashlib
 import json
 import shutil
 
-import dagster as dg
 import pytest
 
 from tests.loading import csv_lines, ingest, ingest_window, set_field, write_lines
@@ -49,18 +48,27 @@ FILE_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(FILE_CASES))
-def test_bad_file_is_quarantined_with_reason_and_nothing_loads(env, case):
+def test_bad_file_is_quarantined_with_reason_and_only_its_day_is_held_back(env, case):
     corrupt, reason = FILE_CASES[case]
     corrupt(env)
     before = digest(env.landing_file(DAY))
-    with pytest.raises(dg.Failure, match=f"{DAY}.csv: {reason}"):
-        ingest(env, DAY)
+    loads = ingest_window(env, "2013-01-01", "2013-01-03")
+    by_day = {load.partition_date.isoformat(): load for load in loads}
+    bad = by_day.pop(DAY)
+    assert bad.rejected and bad.rejected_because.startswith(f"landing_file: {reason}")
+    assert (bad.rows_read, bad.rows_loaded, bad.rows_kept) == (0, 0, 0)
+    assert all(not load.rejected and load.rows_loaded > 0 for load in by_day.values())
+    assert env.query("SELECT strftime(flight_date, '%Y-%m-%d'), count(*) FROM raw.flights GROUP BY 1 ORDER BY 1") == [
+        (day, load.rows_loaded) for day, load in sorted(by_day.items())
+    ]
+    assert env.query("SELECT outcome, rejected_because FROM ops.load_audit WHERE partition_date = ?", [DAY]) == [
+        ("rejected", bad.rejected_because)
+    ]
     [sidecar] = sidecars(env)
     assert sidecar["reason"] == reason and sidecar["source_file"].endswith(f"{DAY}.csv")
     copy = env.quarantine / "flights" / sidecar["copy"]
     assert digest(copy) == before  # the exact bytes that arrived
     assert digest(env.landing_file(DAY)) == before  # the landing file is never modified
-    assert not env.duckdb_path.exists()  # nothing of that file was loaded
 
 
 def test_utf8_beyond_ascii_passes_the_contract_and_is_judged_row_by_row(env):
@@ -78,8 +86,8 @@ def test_truncated_gzip_is_quarantined(env):
     data = gzip.compress(env.landing_file(DAY).read_bytes())
     gz.write_bytes(data[: len(data) // 2])
     env.landing_file(DAY).unlink()
-    with pytest.raises(dg.Failure, match="bad_compression"):
-        ingest(env, DAY)
+    load = ingest(env, DAY)
+    assert load.rejected and "bad_compression" in load.rejected_because
     assert sidecars(env)[0]["reason"] == "bad_compression"
 
 

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assets.daily_loader import load_window
+from tests.loading import OPEN_GATES
 from assets.datasets import FLIGHTS
 from assets.landing import inspect
 from assets.schemas import FlightsSchema, column_names
@@ -44,7 +45,7 @@ def sql_failures(tmp_path, rows, extra_lines=()):
     con = duckdb.connect()
     try:
         day = dt.date.fromisoformat(DAY)
-        [load] = load_window(con, FLIGHTS, [file], (day, day), "prop")
+        [load] = load_window(con, FLIGHTS, [file], (day, day), "prop", OPEN_GATES)
         quarantine = con.execute("SELECT line_number, kind, reasons FROM quarantine.flights").fetchall()
         loaded_lines = [r[0] for r in con.execute("SELECT _source_line FROM raw.flights").fetchall()]
     finally:

@@ -1,0 +1,92 @@
+"""`all_partitions_loaded`: the last word of a run on a daily dataset's partitions.
+
+It runs after everything downstream of the raw asset in the same run (its `additional_deps`), reads the
+run's outcome per partition from `ops.load_audit`, and, when the loader held some partitions back while
+the rest of the window loaded, marks those partitions failed for Dagster (resources/dagster_private.py),
+records a failed check naming them and their reasons, and fails the run, so the run-failure alert names
+them. A run that loaded everything passes it; a run that loaded nothing failed earlier, at the raw step.
+"""
+
+import dagster as dg
+
+from assets.daily_loader import DailyDataset
+from assets.partitions import DAILY_PARTITIONS
+from resources import dagster_private
+from resources.warehouse import WRITER_POOL, DuckDBWarehouse
+
+CHECK_NAME = "all_partitions_loaded"
+
+
+def held_back_partitions(warehouse: DuckDBWarehouse, dataset: str, run_ids: list[str]) -> dict[str, str]:
+    """partition -> why, for the partitions this run (or the run it retries) last held back."""
+    with warehouse.connect() as con:
+        exists = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' AND table_name = 'load_audit'"
+        ).fetchone()[0]
+        if not exists:
+            return {}
+        rows = con.execute(
+            """SELECT strftime(partition_date, '%Y-%m-%d'), arg_max(rejected_because, loaded_at),
+                      arg_max(outcome, loaded_at)
+               FROM ops.load_audit WHERE dataset = ? AND list_contains(?, run_id) GROUP BY partition_date
+               ORDER BY partition_date""",
+            [dataset, run_ids],
+        ).fetchall()
+    return {day: why for day, why, outcome in rows if outcome == "rejected"}
+
+
+def downstream_in_run(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[dg.AssetKey]:
+    """`key` and every asset downstream of it that this run materialized."""
+    graph = context.repository_def.asset_graph
+    selected = context.run.asset_selection or set()
+    found, frontier = [key], [key]
+    while frontier:
+        for child in graph.get(frontier.pop()).child_keys:
+            if child in selected and child not in found:
+                found.append(child)
+                frontier.append(child)
+    return found
+
+
+def all_partitions_loaded_check(
+    asset_key: dg.AssetKey, dataset: DailyDataset, downstream: list[dg.AssetKey]
+) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset_key,
+        name=CHECK_NAME,
+        description=(
+            "Every partition of the run loaded. A partition held back by its gates or its file fails "
+            "this check and the run, after the rest of the window has reached the marts."
+        ),
+        additional_deps=downstream,
+        partitions_def=DAILY_PARTITIONS,
+        pool=WRITER_POOL,
+    )
+    def all_partitions_loaded(context: dg.AssetCheckExecutionContext, warehouse: DuckDBWarehouse):
+        run = context.run
+        run_ids = [i for i in dict.fromkeys([run.run_id, run.parent_run_id, run.root_run_id]) if i]
+        held_back = held_back_partitions(warehouse, dataset.name, run_ids)
+        if not held_back:
+            yield dg.AssetCheckResult(passed=True, description="every partition of the run loaded")
+            return
+        keys = downstream_in_run(context, asset_key)
+        marked = dagster_private.mark_partitions_failed(
+            context.instance, run, keys, list(held_back), log=context.log
+        )
+        listing = "\n".join(f"{day}: {why}" for day, why in held_back.items())
+        yield dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=f"{len(held_back)} partition(s) held back: {', '.join(list(held_back)[:10])}",
+            metadata={
+                "held_back": dg.MetadataValue.json(held_back),
+                "marked_failed": dg.MetadataValue.json([k.to_user_string() for k in keys] if marked else []),
+            },
+        )
+        raise dg.Failure(
+            description=f"{len(held_back)} {dataset.name} partition(s) held back, the rest loaded:\n{listing}",
+            metadata={"held_back": dg.MetadataValue.json(held_back)},
+            allow_retries=False,  # the same files fail the same way; a corrected file loads by itself
+        )
+
+    return all_partitions_loaded

@@ -441,7 +441,8 @@ def _count_and_gate(
             )
         if load.quarantine_rate > gates.max_quarantine_rate:
             failed[QUARANTINE_RATE] = (
-                f"{load.quarantine_rate:.2%} of {read} rows quarantined (at most {gates.max_quarantine_rate:.2%})"
+                f"quarantine rate above {gates.max_quarantine_rate:.2%}: "
+                f"{quarantined} of {read} rows ({load.quarantine_rate:.2%})"
             )
         loads[day] = load if not failed else _with_failures(load, failed, gates)
     for day, why in _low_volume(con, dataset, window, loads, gates.min_volume_fraction).items():
@@ -512,6 +513,6 @@ def _low_volume(
         [window[0], window[1], window[0], window[0], MIN_HISTORY_DAYS, min_fraction],
     ).fetchall()
     return {
-        day: f"{n} rows, below {min_fraction:g} x the trailing 7-day median of {median:.0f}"
+        day: f"low volume: {n} rows, below {min_fraction:g} x the trailing 7-day median of {median:.0f}"
         for day, n, median in rows
     }

@@ -179,7 +179,10 @@ def load_and_gate(
         raise dg.Failure(
             description=f"no partition of {dataset.name} {window[0]}..{window[1]} could be loaded:\n"
             + describe_rejections(loads),
-            metadata={"rejected_partitions": dg.MetadataValue.json(_rejections(loads))},
+            metadata={
+                "rejected_partitions": dg.MetadataValue.json(_rejections(loads)),
+                **(partition_metadata(loads[0]) if not ranged else {}),
+            },
             allow_retries=False,  # bad input is not transient
         )
     for evaluation in evaluations:
@@ -204,16 +207,16 @@ def _rejections(loads: list[PartitionLoad]) -> dict[str, str]:
 def _single_evaluations(
     asset_key: dg.AssetKey, results: list[dg.AssetCheckResult], load: PartitionLoad
 ) -> list[dg.AssetCheckEvaluation]:
-    """The gate results of a one-partition run whose step fails, recorded against that partition."""
+    """The failed gates of a one-partition run whose step fails, recorded against that partition."""
     return [
         dg.AssetCheckEvaluation(
             asset_key=asset_key,
             check_name=result.check_name,
-            passed=result.passed,
+            passed=False,
             partition=load.partition_date.isoformat(),
             severity=result.severity,
-            description=result.description,
-            metadata=result.metadata,
+            description=load.failed_gates[result.check_name],
+            metadata=load_checks.evaluation_metadata(load),
         )
         for result in results
         if not result.passed

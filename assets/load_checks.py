@@ -94,11 +94,22 @@ def gate_results(
                     partition=load.partition_date.isoformat(),
                     severity=dg.AssetCheckSeverity.ERROR if blocks else dg.AssetCheckSeverity.WARN,
                     description=load.failed_gates[gate],
-                    metadata={"rows_read": load.rows_read, "rows_quarantined": load.rows_quarantined},
+                    metadata=evaluation_metadata(load),
                 )
                 for load in failing
             )
     return results, evaluations
+
+
+def evaluation_metadata(load: PartitionLoad) -> dict[str, object]:
+    """A partition's figures on its own failed gate evaluation."""
+    return {
+        "rows_read": load.rows_read,
+        "rows_quarantined": load.rows_quarantined,
+        "rows_duplicate": load.rows_duplicate,
+        "quarantine_rate": float(load.quarantine_rate),
+        "schema_failures": load.schema_failures,
+    }
 
 
 def snapshot_results(load: PartitionLoad, threshold: float) -> list[dg.AssetCheckResult]:

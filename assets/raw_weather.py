@@ -120,7 +120,9 @@ def raw_weather(
                 WEATHER.name,
                 context.run_id,
             )
-            problems[day] = (response.url, f"{error.reason}: {error.detail} (response quarantined as {copy})")
+            described = f"{error.reason}: {error.detail} (response quarantined as {copy})"
+            source, earlier = problems.get(day, (response.url, ""))
+            problems[day] = (source, f"{earlier}; {described}" if earlier else described)
         if not bad:
             path = landing.dataset_dir(WEATHER.name) / f"{day.isoformat()}.csv"
             content = write_landing_csv(path, rows)

@@ -22,16 +22,17 @@ def test_failing_quarantine_gate_blocks_marts_until_the_partition_is_fixed(env, 
         [dg.AssetCheckKey(dg.AssetKey(["raw", "flights"]), "quarantine_rate_below_threshold")]
     )
     [execution] = gate.values()
-    assert execution.status.value == "FAILED"
-    assert "quarantine rate above" in failure_messages(blocked) or execution.status.value == "FAILED"
-    # The dbt step never ran: no mart table exists, no staging asset was materialized.
+    assert execution.status.value == "FAILED" and execution.partition == DAY
+    evaluation = execution.event.asset_check_evaluation
+    assert evaluation.description.startswith("quarantine rate above 1.00%")
+    assert "quarantine rate above" in failure_messages(blocked)
+    # The day was held back whole: nothing of it in raw, the dbt step never ran, no mart table exists.
+    assert env.query("SELECT count(*) FROM raw.flights") == [(0,)]
     assert env.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts'") == [(0,)]
     assert instance.get_latest_materialization_event(dg.AssetKey(["marts", "fct_flights"])) is None
-    metadata = instance.get_latest_materialization_event(
-        dg.AssetKey(["raw", "flights"])
-    ).asset_materialization.metadata
-    assert metadata["rows_quarantined"].value == len(good) // 50
-    assert metadata["schema_failures"].value == 0  # a bad code, not a bad type
+    assert instance.get_latest_materialization_event(dg.AssetKey(["raw", "flights"])) is None
+    assert evaluation.metadata["rows_quarantined"].value == len(good) // 50
+    assert evaluation.metadata["schema_failures"].value == 0  # a bad code, not a bad type
 
     write_lines(env, DAY, good)  # the corrected file
     fixed = run_job("flights_pipeline", instance, partition=DAY)

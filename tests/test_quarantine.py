@@ -58,12 +58,12 @@ def test_bad_file_is_quarantined_with_reason_and_only_its_day_is_held_back(env, 
     assert bad.rejected and bad.rejected_because.startswith(f"landing_file: {reason}")
     assert (bad.rows_read, bad.rows_loaded, bad.rows_kept) == (0, 0, 0)
     assert all(not load.rejected and load.rows_loaded > 0 for load in by_day.values())
-    assert env.query("SELECT strftime(flight_date, '%Y-%m-%d'), count(*) FROM raw.flights GROUP BY 1 ORDER BY 1") == [
-        (day, load.rows_loaded) for day, load in sorted(by_day.items())
-    ]
-    assert env.query("SELECT outcome, rejected_because FROM ops.load_audit WHERE partition_date = ?", [DAY]) == [
-        ("rejected", bad.rejected_because)
-    ]
+    assert env.query(
+        "SELECT strftime(flight_date, '%Y-%m-%d'), count(*) FROM raw.flights GROUP BY 1 ORDER BY 1"
+    ) == [(day, load.rows_loaded) for day, load in sorted(by_day.items())]
+    assert env.query(
+        "SELECT outcome, rejected_because FROM ops.load_audit WHERE partition_date = ?", [DAY]
+    ) == [("rejected", bad.rejected_because)]
     [sidecar] = sidecars(env)
     assert sidecar["reason"] == reason and sidecar["source_file"].endswith(f"{DAY}.csv")
     copy = env.quarantine / "flights" / sidecar["copy"]

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assets.daily_loader import load_window
-from tests.loading import OPEN_GATES
 from assets.datasets import FLIGHTS
 from assets.landing import inspect
 from assets.schemas import FlightsSchema, column_names
 from tests.conftest import DEMO_DIR
+from tests.loading import OPEN_GATES
 
 COLUMNS = column_names(FlightsSchema)
 # CI runs a fixed, reproducible set of examples; HYPOTHESIS_EXPLORE=N explores N random ones instead.

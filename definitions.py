@@ -35,7 +35,7 @@ from sensors.reference_change_sensor import reference_change_sensor
 
 # Each daily dataset's last word on a run's partitions, after everything downstream of it in the run.
 partition_outcome_checks = [
-    all_partitions_loaded_check(key, dataset, list(daily_dbt_models.keys))
+    all_partitions_loaded_check(key, dataset, [daily_dbt_models])
     for key, dataset in ((RAW_FLIGHTS_KEY, FLIGHTS), (RAW_WEATHER_KEY, WEATHER))
 ]
 

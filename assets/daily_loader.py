@@ -198,11 +198,13 @@ def _unreadable_files(
     for f in files:
         csvs, parquets = _by_format([f])
         try:
-            con.execute(f"SELECT count(*) FROM ({_scan_sql(csvs, parquets, columns)})").fetchone()
+            # Materialized, so every column of every row is really read (a count could skip them).
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _probe AS {_scan_sql(csvs, parquets, columns)}")
         except duckdb.InterruptException:
             raise
         except duckdb.Error as exc:
             broken[f] = str(exc).splitlines()[0][:500]
+    con.execute("DROP TABLE IF EXISTS _probe")
     return broken
 
 
@@ -341,7 +343,7 @@ def load_window(
                         (r._source_file = q.source_file AND r._source_line = q.line_number) OR ({key_match}))
                 ) THEN 'resolved' ELSE 'superseded' END,
                 resolved_at = now(), resolved_by_run_id = ?
-            WHERE q.status = 'open' AND q.partition_date IN (SELECT file_date FROM _accepted)""",
+            WHERE q.status IN ('open', 'rejected') AND q.partition_date IN (SELECT file_date FROM _accepted)""",
             [run_id],
         )
         status = f"CASE WHEN file_index IN {accepted_files} THEN 'open' ELSE 'rejected' END"

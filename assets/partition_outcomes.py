@@ -35,22 +35,25 @@ def held_back_partitions(warehouse: DuckDBWarehouse, dataset: str, run_ids: list
     return {day: why for day, why, outcome in rows if outcome == "rejected"}
 
 
-def downstream_in_run(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[dg.AssetKey]:
-    """`key` and every asset downstream of it that this run materialized."""
-    graph = context.repository_def.asset_graph
-    selected = context.run.asset_selection or set()
-    found, frontier = [key], [key]
+def descendants(key: dg.AssetKey, assets: list[dg.AssetsDefinition]) -> list[dg.AssetKey]:
+    """Every asset of `assets` downstream of `key`, from their declared dependencies."""
+    deps = {child: parents for a in assets for child, parents in a.asset_deps.items()}
+    found: list[dg.AssetKey] = []
+    frontier = [key]
     while frontier:
-        for child in graph.get(frontier.pop()).child_keys:
-            if child in selected and child not in found:
+        parent = frontier.pop()
+        for child, parents in deps.items():
+            if parent in parents and child not in found:
                 found.append(child)
                 frontier.append(child)
-    return found
+    return sorted(found, key=lambda k: k.to_user_string())
 
 
 def all_partitions_loaded_check(
-    asset_key: dg.AssetKey, dataset: DailyDataset, downstream: list[dg.AssetKey]
+    asset_key: dg.AssetKey, dataset: DailyDataset, downstream_assets: list[dg.AssetsDefinition]
 ) -> dg.AssetChecksDefinition:
+    downstream = descendants(asset_key, downstream_assets)
+
     @dg.asset_check(
         asset=asset_key,
         name=CHECK_NAME,
@@ -69,7 +72,9 @@ def all_partitions_loaded_check(
         if not held_back:
             yield dg.AssetCheckResult(passed=True, description="every partition of the run loaded")
             return
-        keys = downstream_in_run(context, asset_key)
+        # A job's run names no selection (empty): it materializes the whole job, downstream included.
+        selected = context.run.asset_selection or None
+        keys = [asset_key, *(k for k in downstream if selected is None or k in selected)]
         marked = dagster_private.mark_partitions_failed(
             context.instance, run, keys, list(held_back), log=context.log
         )

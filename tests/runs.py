@@ -66,3 +66,25 @@ def failure_messages(result) -> str:
             error = getattr(event.event_specific_data, "error", None)
             lines.extend(_error_chain(error) if error else [event.message or ""])
     return "\n".join(lines)
+
+
+def failed_partitions(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[str]:
+    """The partitions the UI shows failed for `key` (Dagster's own partition status)."""
+    from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+
+    from assets.partitions import DAILY_PARTITIONS
+
+    value = get_and_update_asset_status_cache_value(instance, key, DAILY_PARTITIONS)
+    if value is None:
+        return []
+    return sorted(value.deserialize_failed_partition_subsets(DAILY_PARTITIONS).get_partition_keys())
+
+
+def partition_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, dict[str, object]]:
+    """partition -> the metadata values of its latest materialization."""
+    latest = {}
+    for record in instance.fetch_materializations(key, limit=10_000, ascending=True).records:
+        latest[record.partition_key] = {
+            name: value.value for name, value in record.asset_materialization.metadata.items()
+        }
+    return latest

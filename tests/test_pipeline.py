@@ -143,7 +143,7 @@ def test_a_failing_dbt_test_publishes_nothing_and_the_fixed_window_publishes(env
     published = mart_contents(env, DAY)
     assert published["fct_flights"]
 
-    # Reference data without United: fct_flights builds into marts_audit, its relationships test on
+    # Reference data without United: fct_flights builds as fct_flights__audit, its relationships test on
     # carrier fails, and `dbt build` skips the aggregates that depend on it.
     with sqlite3.connect(env.root / "reference.sqlite") as reference:
         reference.execute("CREATE TABLE ua AS SELECT * FROM airlines WHERE carrier = 'UA'")
@@ -157,7 +157,7 @@ def test_a_failing_dbt_test_publishes_nothing_and_the_fixed_window_publishes(env
     assert mart_contents(env, DAY) == published  # readers still see the last good window
     # The failed build is kept apart for diagnosis: United's flights there have no carrier name.
     assert env.query(
-        "SELECT count(*) > 0 FROM marts_audit.fct_flights WHERE carrier = 'UA' AND carrier_name IS NULL"
+        "SELECT count(*) > 0 FROM marts.fct_flights__audit WHERE carrier = 'UA' AND carrier_name IS NULL"
     ) == [(True,)]
     fct = dg.AssetKey(["marts", "fct_flights"])
     assert DAY in failed_partitions(instance, fct)  # not published, so not shown materialized

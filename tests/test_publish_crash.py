@@ -77,7 +77,7 @@ def test_a_publish_killed_mid_transaction_leaves_the_old_window_and_the_next_run
 
     assert marts() == old  # the killed publish left nothing of the new window
     con = duckdb.connect(str(env.duckdb_path), read_only=True)
-    try:  # the new delivery itself was committed to raw before dbt ran, and marts_audit holds its build
+    try:  # the new delivery itself was committed to raw before dbt ran, and fct_flights__audit holds its build
         assert con.execute("SELECT count(*) FROM raw.flights WHERE flight_date = ?", [DAY]).fetchone() == (
             len(lines) // 2 - 1,
         )

@@ -1,11 +1,13 @@
 {#
   Write-audit-publish for the marts (see dbt_project.yml). Run at the end of every invocation: when no
-  model or test of it errored or failed, every mart it built into marts_audit replaces its window in
-  marts.* (delete + insert), all marts in one explicit transaction (dbt-duckdb runs on-run-end hooks in
-  autocommit, so without it a crash could leave some marts published and not others; tested by
-  tests/test_publish_crash.py); a build without a window replaces them whole.
-  Otherwise nothing is published: marts.* keeps the window's last good content, and marts_audit holds
-  the failed build for diagnosis.
+  model or test of it errored or failed, every mart it built as marts.<name>__audit is published as
+  marts.<name>, all marts in one explicit transaction (dbt-duckdb runs on-run-end hooks in autocommit,
+  so without it a crash could leave some marts published and not others; tests/test_publish_crash.py):
+  - a build that covers every date the published table holds (a first load, a whole-range backfill, a
+    build without a window) replaces it by a rename: no copy of the rows;
+  - otherwise the window's rows are replaced (delete + insert).
+  Otherwise nothing is published: marts.<name> keeps the window's last good content, and
+  marts.<name>__audit holds the failed build for diagnosis until the next run.
 #}
 {% macro publish_marts(results) %}
   {%- if execute -%}
@@ -20,18 +22,40 @@
       {%- endif -%}
     {%- endfor -%}
     {%- if failed -%}
-      {{ log("not published: " ~ failed | join(", ") ~ " failed; marts_audit holds the failed build", info=True) }}
+      {{ log("not published: " ~ failed | join(", ") ~ " failed; marts.<mart>__audit holds the failed build", info=True) }}
     {%- elif built -%}
       {%- set windowed = var('min_date') and var('max_date') -%}
+      {%- set names = built | map(attribute='name') | list -%}
+      {#- A mart built from another mart's audit table that this build did not rebuild would publish from
+          a stale or failed build: refuse it. -#}
+      {%- for node in built -%}
+        {%- for parent in node.depends_on.nodes -%}
+          {%- set upstream = graph.nodes.get(parent) -%}
+          {%- if upstream and upstream.resource_type == 'model' and upstream.fqn[1] == 'marts' and upstream.name not in names -%}
+            {{ exceptions.raise_compiler_error("not published: " ~ node.name ~ " was built from " ~ upstream.name ~ "__audit, which this build did not rebuild; build the marts together") }}
+          {%- endif -%}
+        {%- endfor -%}
+      {%- endfor %}
         begin transaction;
         create schema if not exists marts;
         {%- for node in built %}
-          {%- if windowed %}
-        create table if not exists marts.{{ node.name }} as select * from {{ node.schema }}.{{ node.name }} limit 0;
-        delete from marts.{{ node.name }} where {{ in_partition_window(node.config.get('partition_column', 'flight_date')) }};
-        insert into marts.{{ node.name }} by name select * from {{ node.schema }}.{{ node.name }};
+          {%- set published = node.schema ~ '.' ~ node.name -%}
+          {%- set audit = node.schema ~ '.' ~ node.alias -%}
+          {%- set column = node.config.get('partition_column', 'flight_date') -%}
+          {%- set covers = true -%}
+          {%- if windowed -%}
+            {%- set exists = run_query("select count(*) from duckdb_tables() where schema_name = '" ~ node.schema ~ "' and table_name = '" ~ node.name ~ "'").columns[0].values()[0] -%}
+            {%- if exists -%}
+              {%- set outside = run_query("select count(*) from (select 1 from " ~ published ~ " where not (" ~ in_partition_window(column) ~ ") limit 1)").columns[0].values()[0] -%}
+              {%- set covers = outside == 0 -%}
+            {%- endif -%}
+          {%- endif -%}
+          {%- if covers %}
+        drop table if exists {{ published }};
+        alter table {{ audit }} rename to {{ node.name }};
           {%- else %}
-        create or replace table marts.{{ node.name }} as select * from {{ node.schema }}.{{ node.name }};
+        delete from {{ published }} where {{ in_partition_window(column) }};
+        insert into {{ published }} by name select * from {{ audit }};
           {%- endif %}
         {%- endfor %}
         {#- Crash tests (tests/test_publish_crash.py) name a marker file here: the publish writes it, then

@@ -4,6 +4,7 @@ The manifest is built once by `make install` (`dbt parse`), never at import: loa
 fast and never touches the warehouse.
 """
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -107,7 +108,38 @@ def daily_dbt_models(
     """Staging and marts that follow the daily partitions; dbt replaces exactly the run's window."""
     # Every daily source must exist for the marts to compile; one never loaded yet (weather before its
     # first pull) is created empty, so its columns in the marts are null rather than the run failing.
+    window = window_dates(context)
     with warehouse.connect() as con:
         for dataset in DAILY_DATASETS:
             ensure_dataset_tables(con, dataset.name, compile_model(dataset.model), dataset.partition_column)
-    yield from run_dbt_build(context, dbt, window_vars(*window_dates(context)))
+        audit_unselected_marts(con, context, window)
+    yield from run_dbt_build(context, dbt, window_vars(*window))
+
+
+def mart_partition_columns() -> dict[str, str]:
+    """mart name -> its date column, from the manifest (config partition_column, default flight_date)."""
+    nodes = json.loads(DBT_MANIFEST.read_text())["nodes"].values()
+    return {
+        n["name"]: n["config"].get("partition_column") or "flight_date"
+        for n in nodes
+        if n["resource_type"] == "model" and n["fqn"][1] == "marts"
+    }
+
+
+def audit_unselected_marts(con, context: dg.AssetExecutionContext, window) -> None:
+    """A step that builds only some marts (a subset selection, a retry from failure) must test them
+    against the current content of the others: each mart it does not build gets its published rows of
+    the window as its audit table, so no test or mart ever reads another window's or a failed build."""
+    selected = {key.path[1] for key in context.selected_asset_keys if key.path[0] == "marts"}
+    for mart, column in mart_partition_columns().items():
+        if mart in selected:
+            continue
+        published = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' AND table_name = ?", [mart]
+        ).fetchone()[0]
+        if published:
+            con.execute(
+                f"CREATE OR REPLACE TABLE marts.{mart}__audit AS SELECT * FROM marts.{mart} "
+                f"WHERE {column} BETWEEN ? AND ?",
+                list(window),
+            )

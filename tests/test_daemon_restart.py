@@ -88,7 +88,14 @@ def test_daemon_restart_during_a_backfill_with_a_sensor_cursor(tmp_path, monkeyp
         wait_until(settled, timeout=600, interval=3, what="the backfill and the new files after the restart")
         assert instance.get_backfill(backfill_id).status.value == "COMPLETED_SUCCESS"
         backfill_runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-        assert len(backfill_runs) == 1 and backfill_runs[0].status == dg.DagsterRunStatus.SUCCESS
+        errors = [
+            e.dagster_event.step_failure_data.error.message[:600]
+            for r in backfill_runs
+            if r.status == dg.DagsterRunStatus.FAILURE
+            for e in instance.all_logs(r.run_id)
+            if e.dagster_event and e.dagster_event.is_step_failure
+        ]
+        assert len(backfill_runs) == 1 and backfill_runs[0].status == dg.DagsterRunStatus.SUCCESS, errors
         sensor_runs = instance.get_runs(dg.RunsFilter(tags={"flightdeck/trigger": "landing_file"}))
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in sensor_runs)
         assert stack.daemons_started == 2

@@ -23,7 +23,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -110,6 +110,22 @@ class PartitionLoad:
     @property
     def rejected_because(self) -> str:
         return "; ".join(f"{gate}: {why}" for gate, why in self.failed_gates.items()) if self.rejected else ""
+
+
+def row_gate_failures(load: PartitionLoad, gates: Gates) -> dict[str, str]:
+    """The gates a partition's own row counts fail (the volume gate also needs other days), with why."""
+    failed = {}
+    if not load.reconciles:
+        failed[RECONCILES] = (
+            f"{load.rows_read} read != {load.rows_loaded} loaded + {load.rows_quarantined} quarantined"
+            f" + {load.rows_duplicate} duplicate"
+        )
+    if load.quarantine_rate > gates.max_quarantine_rate:
+        failed[QUARANTINE_RATE] = (
+            f"quarantine rate above {gates.max_quarantine_rate:.2%}: "
+            f"{load.rows_quarantined} of {load.rows_read} rows ({load.quarantine_rate:.2%})"
+        )
+    return failed
 
 
 # A row's outcome in the window's working table: one byte a row (as text it was 16; the working table is
@@ -443,16 +459,7 @@ def _count_and_gate(
             schema_failures=schema_failures,
             null_rates=dict(zip(key_columns, (float(r) for r in null_rates), strict=True)),
         )
-        failed = {}
-        if not load.reconciles:
-            failed[RECONCILES] = (
-                f"{read} read != {loaded} loaded + {quarantined} quarantined + {duplicate} duplicate"
-            )
-        if load.quarantine_rate > gates.max_quarantine_rate:
-            failed[QUARANTINE_RATE] = (
-                f"quarantine rate above {gates.max_quarantine_rate:.2%}: "
-                f"{quarantined} of {read} rows ({load.quarantine_rate:.2%})"
-            )
+        failed = row_gate_failures(load, gates)
         loads[day] = load if not failed else _with_failures(load, failed, gates)
     for day, why in _low_volume(con, dataset, window, loads, gates.min_volume_fraction).items():
         loads[day] = _with_failures(loads[day], {**loads[day].failed_gates, VOLUME: why}, gates)
@@ -473,21 +480,15 @@ def _count_and_gate(
         else {}
     )
     return {
-        day: _replace(load, rows_loaded=0, rows_held_back=load.rows_loaded, rows_kept=kept.get(day, 0))
+        day: replace(load, rows_loaded=0, rows_held_back=load.rows_loaded, rows_kept=kept.get(day, 0))
         if load.rejected
-        else _replace(load, rows_kept=load.rows_loaded)
+        else replace(load, rows_kept=load.rows_loaded)
         for day, load in loads.items()
     }
 
 
-def _replace(load: PartitionLoad, **changes) -> PartitionLoad:
-    from dataclasses import replace
-
-    return replace(load, **changes)
-
-
 def _with_failures(load: PartitionLoad, failed: dict[str, str], gates: Gates) -> PartitionLoad:
-    return _replace(load, failed_gates=failed, rejected=any(g in gates.blocking for g in failed))
+    return replace(load, failed_gates=failed, rejected=any(g in gates.blocking for g in failed))
 
 
 def _low_volume(

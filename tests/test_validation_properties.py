@@ -22,6 +22,7 @@ DERANDOMIZE = "HYPOTHESIS_EXPLORE" not in os.environ
 DAY = "2013-01-02"
 SOURCE = DEMO_DIR / "landing" / "flights" / f"{DAY}.csv"
 VALUES = ["abc", "-5", "0", "13", "24", "60", "2400", "2401", "", "X", "XYZ", "ZZZZZZZZ", "1e", "not-a-time"]
+VALUES += ["24.0", "2.4e1", "+13.000", "13.5", "1e400", "1.3E1 "]  # spellings of numbers
 HEADER, *ROWS = SOURCE.read_text().splitlines()[:301]
 
 
@@ -67,7 +68,7 @@ def pandera_failures(rows):
     schema = FlightsSchema.to_schema()
     failures = {}
     for name, column in schema.columns.items():
-        single = pa.DataFrameSchema({name: column}, coerce=True)
+        single = pa.DataFrameSchema({name: column}, coerce=True, parsers=schema.parsers)
         values = frame[[name]]
         while True:
             try:
@@ -170,11 +171,24 @@ TRICKY = [
     "XYZ",
     "2013-01-01 05:00:00+00",
     " 2013-01-01T05:00:00Z\u00a0",
+    "270.0",
+    "2.7e2",
+    " 27E1",
+    ".27e3",
+    "270.",
+    "1e19",
+    "1234567890123456.0",
+    "123456789012345.0",
     "2013-02-30 05:00:00",
     None,
 ]
 # Columns of each type and kind of check the models use, as typed by their plain definitions.
-WHOLE_NUMBER = "CASE WHEN regexp_full_match(t, '[+-]?[0-9]+') THEN TRY_CAST(t AS BIGINT) END"
+WHOLE_NUMBER = (
+    "CASE WHEN regexp_full_match(t, '[+-]?[0-9]+') THEN TRY_CAST(t AS BIGINT) "
+    "WHEN regexp_full_match(t, '[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?') "
+    "AND length(trim(replace(regexp_extract(t, '^[+-]?([0-9.]+)', 1), '.', ''), '0')) <= 15 "
+    "AND TRY_CAST(t AS DOUBLE) = trunc(TRY_CAST(t AS DOUBLE)) THEN TRY_CAST(TRY_CAST(t AS DOUBLE) AS BIGINT) END"
+)
 PLAIN_TYPED = {
     "year": WHOLE_NUMBER,  # required, range
     "dep_time": WHOLE_NUMBER,  # nullable, range
@@ -218,3 +232,74 @@ def test_compiled_text_and_typed_expressions_match_their_plain_definitions(value
         con.close()
     assert tuple(got) == plain  # compared as text: NaN is a value here, and NaN != NaN
     assert fails == any(checks)  # the row-level shortcut agrees with the checks that name reasons
+
+
+INTEGER_COLUMNS = ["year", "month", "day", "dep_time", "sched_dep_time", "flight", "hour", "minute"]
+
+
+def spell(value: str, how: int) -> str:
+    """The same whole number as a CSV or JSON writer may spell it."""
+    n = int(value)
+    return [
+        value,
+        f"{n}.0",
+        f"{n}.000",
+        f"{n:e}",  # 2.700000e+02
+        f"{n / 10}e1",
+        f"+{n}.0" if n >= 0 else f"{n}.0",
+        f" {n}.0 ",
+    ][how]
+
+
+def loaded_rows(tmp_path, rows) -> dict[int, tuple]:
+    """line -> the typed values raw.flights holds for it, after loading `rows` as one day's file."""
+    import duckdb
+
+    path = tmp_path / "landing" / f"{DAY}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    file = inspect(path, COLUMNS, dt.date(2013, 1, 1), dt.date(2014, 1, 1))
+    con = duckdb.connect()
+    try:
+        day = dt.date.fromisoformat(DAY)
+        load_window(con, FLIGHTS, [file], (day, day), "prop", OPEN_GATES)
+        columns = ", ".join(f'"{c}"' for c in COLUMNS)
+        query = f"SELECT _source_line, {columns} FROM raw.flights"
+        return {line: tuple(values) for line, *values in con.execute(query).fetchall()}
+    finally:
+        con.close()
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=DERANDOMIZE,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    respelled=st.lists(
+        st.tuples(st.integers(0, 49), st.sampled_from(INTEGER_COLUMNS), st.integers(0, 6)),
+        min_size=1,
+        max_size=20,
+    ),
+    fractional=st.lists(st.tuples(st.integers(0, 49), st.sampled_from(INTEGER_COLUMNS)), max_size=3),
+)
+def test_every_spelling_of_a_whole_number_loads_the_same_row(tmp_path, respelled, fractional):
+    """`270`, `270.0` and `2.7e2` in an integer column are the same value: the same row loads. `270.5` is
+    a wrong type, quarantined. The loader and pandera agree on each."""
+    rows = ROWS[:50]
+
+    def value(index, column):
+        return rows[index].split(",")[COLUMNS.index(column)]
+
+    edits = {(i, c): spell(value(i, c), how) for i, c, how in respelled if value(i, c)}
+    halves = {(i, c): f"{value(i, c)}.5" for i, c in fractional if value(i, c)}
+    spelled = corrupt(rows, [(i, c, v) for (i, c), v in (edits | halves).items()])
+
+    wrong = {}
+    for i, c in halves:
+        wrong.setdefault(i + 2, set()).add(c)
+    failures, *_ = sql_failures(tmp_path / "sql", spelled)
+    assert {line: cols for line, cols in failures.items() if cols} == wrong == pandera_failures(spelled)
+    plain = loaded_rows(tmp_path / "plain", rows)
+    assert loaded_rows(tmp_path / "spelled", spelled) == {k: v for k, v in plain.items() if k not in wrong}

@@ -74,6 +74,13 @@ def handler_for(api: FaultyWeatherApi) -> type[WeatherHandler]:
                 return self.wfile.write(body)
             if kind == "wrong_station":
                 return self.send_json(200, observations_payload("LGA" if station != "LGA" else "JFK", day))
+            if kind == "body":  # ("body", function(json text) -> text): how the writer spells things
+                body = args[0](json.dumps(payload)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                return self.wfile.write(body)
             if kind == "edit":  # ("edit", function(payload) -> payload): bad rows inside a good envelope
                 return self.send_json(200, args[0](json.loads(json.dumps(payload))))
             raise ValueError(f"unknown fault {fault}")

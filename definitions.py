@@ -27,11 +27,14 @@ from jobs.pipelines import (
 )
 from jobs.schedules import ops_nightly_schedule, reference_nightly_schedule, weather_daily_schedule
 from resources.executor import build_executor
+from resources import settings
 from resources.registry import build_resources
 from sensors.alert_sensors import run_failure_alert_sensor, run_recovery_alert_sensor
 from sensors.health_alert_sensor import health_alert_sensor
 from sensors.landing_sensor import flights_landing_sensor
 from sensors.reference_change_sensor import reference_change_sensor
+
+settings.private_files()  # every process that runs flightdeck's code: runs, sensors, the CLI
 
 # Each daily dataset's last word on a run's partitions, after everything downstream of it in the run.
 partition_outcome_checks = [

@@ -34,6 +34,7 @@ from assets.landing import (
 from assets.partitions import partition_bounds
 from assets.policies import retry_only_transient, within_step_timeout
 from assets.schemas import column_names
+from resources import settings
 from resources.landing import LandingArea
 from resources.warehouse import DuckDBWarehouse, WarehouseLockedError
 
@@ -50,12 +51,13 @@ def contract_checked_files(
     start, end_exclusive = partition_bounds()
     columns = column_names(dataset.model)
     folder = landing.dataset_dir(dataset.name)
+    max_bytes = int(float(settings.get(settings.MAX_FILE_MB)) * 2**20)
 
     def check(day: dt.date) -> LandingFile | tuple[str, str]:
         """The day's checked file, or (source, the problem with it)."""
         try:
             path = find_partition_file(folder, day)
-            return inspect(path, columns, start, end_exclusive)
+            return inspect(path, columns, start, end_exclusive, max_bytes)
         except MissingLandingFileError as exc:
             return str(folder / f"{day.isoformat()}.csv"), str(exc)
         except LandingFileError as exc:

@@ -7,19 +7,35 @@ is the sender's and stays untouched) to `quarantine/<dataset>/` with a JSON side
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import gzip
 import hashlib
 import json
+import os
+import re
+import shutil
+import stat
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow.parquet as pq
 
 FORMATS = (".csv.gz", ".csv", ".parquet")
 # Names writers use while a file is still being written; never read such a file.
 TEMP_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", ".swp")
+# The only spelling of a partition's date in a file name (Python's parser also takes 2013-W01-1).
+DATE_NAME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Uncompressed bytes a landing file may hold; past it the file is quarantined unread (a decompression
+# bomb, or a delivery far beyond any real day). FLIGHTDECK_MAX_FILE_MB sets it.
+DEFAULT_MAX_FILE_BYTES = 2 << 30
+CHUNK_BYTES = 1 << 20
+# A quarantine copy's name beyond this (or with bytes that are not printable UTF-8) is shortened.
+MAX_COPY_NAME_BYTES = 120
 
 
 class LandingFileError(Exception):
@@ -44,9 +60,46 @@ class LandingFile:
 
 
 def is_candidate(path: Path) -> bool:
-    """False for hidden files, directories and files still being written (temp names)."""
+    """False for hidden files, directories and files still being written (temp names). A symbolic link
+    is a candidate, so that it is rejected with its reason (never followed)."""
     name = path.name
-    return path.is_file() and not name.startswith(".") and not name.endswith(TEMP_SUFFIXES)
+    if name.startswith(".") or name.endswith(TEMP_SUFFIXES):
+        return False
+    try:
+        mode = path.lstat().st_mode
+    except OSError:  # gone since the folder was listed (renamed mid-scan)
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
+
+
+def printable(name: str) -> str:
+    """A file name as it can be shown in a log, a message or JSON: odd bytes and controls escaped."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+@contextmanager
+def open_regular(path: Path) -> Iterator:
+    """The file opened for reading, never through a symbolic link (O_NOFOLLOW: no race between a check
+    and the open), and only if it is a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if path.is_symlink():
+            raise LandingFileError(path, "symlink", "a symbolic link; its target is never read") from None
+        raise LandingFileError(path, "unreadable", f"cannot be opened ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LandingFileError(path, "not_a_file", "not a regular file")
+        yield handle
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open_regular(path) as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def split_name(path: Path) -> tuple[str, str]:
@@ -63,11 +116,11 @@ def partition_date_of(path: Path, start: dt.date, end_exclusive: dt.date) -> tup
     if not fmt:
         raise LandingFileError(path, "unsupported_format", f"expected one of {', '.join(FORMATS)}")
     try:
-        day = dt.date.fromisoformat(stem)
-        if len(stem) != 10:
+        if not DATE_NAME.fullmatch(stem):
             raise ValueError(stem)
+        day = dt.date.fromisoformat(stem)
     except ValueError:
-        raise LandingFileError(path, "bad_name", f"{stem!r} is not a YYYY-MM-DD date") from None
+        raise LandingFileError(path, "bad_name", f"{printable(stem)!r} is not a YYYY-MM-DD date") from None
     if not start <= day < end_exclusive:
         raise LandingFileError(
             path,
@@ -79,7 +132,7 @@ def partition_date_of(path: Path, start: dt.date, end_exclusive: dt.date) -> tup
 
 def find_partition_file(dataset_dir: Path, day: dt.date) -> Path:
     found = [dataset_dir / f"{day.isoformat()}{fmt}" for fmt in FORMATS]
-    found = [p for p in found if p.is_file()]
+    found = [p for p in found if p.is_symlink() or p.exists()]  # a link is found, to be rejected
     if not found:
         raise MissingLandingFileError(
             f"no landing file for partition {day}: expected {dataset_dir / (day.isoformat() + '.csv')}"
@@ -90,25 +143,61 @@ def find_partition_file(dataset_dir: Path, day: dt.date) -> Path:
     return found[0]
 
 
-def _csv_bytes(path: Path, fmt: str, raw: bytes) -> bytes:
-    if fmt == "csv.gz":
+class _Hashing:
+    """A file object that hashes what is read through it: the raw bytes, compressed or not."""
+
+    def __init__(self, handle, digest):
+        self.handle, self.digest = handle, digest
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.handle.read(size)
+        self.digest.update(chunk)
+        return chunk
+
+
+def _stream_csv(path: Path, fmt: str, max_bytes: int) -> tuple[str, int, str, bool]:
+    """(sha256, size, header line, has data rows) of a CSV (plain or gzip), read as a stream: memory
+    stays at one chunk whatever the file holds, and reading stops past `max_bytes` uncompressed."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    head, header, has_body, total = b"", None, False, 0
+    with open_regular(path) as handle:
+        raw = _Hashing(handle, digest)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if fmt == "csv.gz" else raw
         try:
-            return gzip.decompress(raw)
+            while chunk := stream.read(CHUNK_BYTES):
+                if total + len(chunk) > max_bytes:
+                    what = "uncompressed " if fmt == "csv.gz" else ""
+                    raise LandingFileError(
+                        path, "too_large", f"more than {max_bytes:,} bytes {what}(FLIGHTDECK_MAX_FILE_MB)"
+                    )
+                if not chunk.isascii() or decoder.getstate()[0]:  # ASCII is UTF-8 as it is
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError as exc:
+                        raise LandingFileError(
+                            path, "bad_encoding", f"not UTF-8 at byte {total + exc.start}"
+                        ) from None
+                total += len(chunk)
+                if header is None:
+                    head += chunk
+                    if b"\n" in head or len(head) > CHUNK_BYTES:
+                        header, _, rest = head.partition(b"\n")
+                        has_body = bool(rest) and not rest.isspace()
+                        head = b""
+                elif not has_body:
+                    has_body = not chunk.isspace()
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise LandingFileError(path, "bad_encoding", f"not UTF-8 at byte {total + exc.start}") from None
         except (OSError, EOFError, zlib.error) as exc:
+            if fmt != "csv.gz":
+                raise LandingFileError(path, "unreadable", f"read failed ({exc})") from None
             raise LandingFileError(path, "bad_compression", f"not a complete gzip stream ({exc})") from None
-    return raw
-
-
-def _header_and_body(path: Path, data: bytes) -> tuple[str, bytes | str]:
-    """The first line and the rest; raises bad_encoding unless the file is UTF-8."""
-    if data.isascii():  # UTF-8 as it is: no need to decode the whole file (halves the contract checks)
-        header, _, body = data.partition(b"\n")
-        return header.decode("ascii"), body
-    try:
-        header, _, body = data.decode("utf-8").partition("\n")
-    except UnicodeDecodeError as exc:
-        raise LandingFileError(path, "bad_encoding", f"not UTF-8 at byte {exc.start}") from None
-    return header, body
+        size = os.fstat(handle.fileno()).st_size
+    if header is None:
+        header = head
+    return digest.hexdigest(), size, header.decode("utf-8"), has_body
 
 
 def _check_header(path: Path, found: list[str], expected: list[str]) -> None:
@@ -127,32 +216,58 @@ def _check_header(path: Path, found: list[str], expected: list[str]) -> None:
     raise LandingFileError(path, "bad_columns", f"{detail}; expected {expected}")
 
 
-def inspect(path: Path, expected_columns: list[str], start: dt.date, end_exclusive: dt.date) -> LandingFile:
+def inspect(
+    path: Path,
+    expected_columns: list[str],
+    start: dt.date,
+    end_exclusive: dt.date,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> LandingFile:
     """Check everything about a file that can be checked before loading it; raise LandingFileError."""
     day, fmt = partition_date_of(path, start, end_exclusive)
-    content = path.read_bytes()
-    size = len(content)
-    if size == 0:
-        raise LandingFileError(path, "empty_file", "zero bytes")
+    if path.is_symlink():
+        raise LandingFileError(path, "symlink", "a symbolic link; its target is never read")
     if fmt == "parquet":
-        try:
-            meta = pq.read_metadata(path)
-        except Exception as exc:
-            raise LandingFileError(path, "bad_parquet", f"not a readable Parquet file ({exc})") from None
+        with open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                raise LandingFileError(path, "empty_file", "zero bytes")
+            try:
+                meta = pq.read_metadata(handle)
+            except Exception as exc:
+                raise LandingFileError(path, "bad_parquet", f"not a readable Parquet file ({exc})") from None
         _check_header(path, meta.schema.names, expected_columns)
         if meta.num_rows == 0:
             raise LandingFileError(path, "no_data_rows", "the file has a schema but no rows")
+        uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if uncompressed > max_bytes:
+            raise LandingFileError(
+                path,
+                "too_large",
+                f"{uncompressed:,} bytes uncompressed, more than {max_bytes:,} (FLIGHTDECK_MAX_FILE_MB)",
+            )
+        digest = file_sha256(path)
     else:
-        header, body = _header_and_body(path, _csv_bytes(path, fmt, content))
+        digest, size, header, has_body = _stream_csv(path, fmt, max_bytes)
+        if size == 0:
+            raise LandingFileError(path, "empty_file", "zero bytes")
         _check_header(path, [c.strip().strip('"') for c in header.rstrip("\r").split(",")], expected_columns)
-        if not body or body.isspace():  # as `not body.strip()`, without copying a large file's text
+        if not has_body:
             raise LandingFileError(path, "no_data_rows", "header only, no data rows")
-    digest = hashlib.sha256(content).hexdigest()
     return LandingFile(path=path, partition_date=day, format=fmt, sha256=digest, size=size)
 
 
+def copy_name(name: str) -> str:
+    """`name` as a quarantine copy can be called: as it is when short and printable, otherwise its
+    printable start and a hash of the whole name (the sidecar keeps the original, escaped)."""
+    if name.isprintable() and printable(name) == name and len(name.encode()) <= MAX_COPY_NAME_BYTES:
+        return name
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", printable(name))[:60]
+    return f"{safe}~{hashlib.sha256(os.fsencode(name)).hexdigest()[:16]}"
+
+
 def quarantine_bytes(
-    content: bytes | None,
+    content: bytes | BinaryIO | None,
     name: str,
     source: str,
     reason: str,
@@ -165,11 +280,14 @@ def quarantine_bytes(
     target_dir = quarantine_root / dataset
     target_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = target_dir / f"{stamp}__{name}"
-    if content is not None:
+    target = target_dir / f"{stamp}__{copy_name(name)}"
+    if isinstance(content, bytes):
         target.write_bytes(content)
+    elif content is not None:  # a file: copied as a stream, whatever its size
+        with open(target, "wb") as out:
+            shutil.copyfileobj(content, out, CHUNK_BYTES)
     sidecar = {
-        "source_file": source,
+        "source_file": printable(source),
         "reason": reason,
         "detail": detail,
         "run_id": run_id,
@@ -182,14 +300,9 @@ def quarantine_bytes(
 
 def quarantine_file(error: LandingFileError, quarantine_root: Path, dataset: str, run_id: str) -> Path:
     """Copy the offending file (the landing file stays untouched) to quarantine/<dataset>/."""
-    content = error.path.read_bytes() if error.path.is_file() else None
-    return quarantine_bytes(
-        content,
-        error.path.name,
-        str(error.path),
-        error.reason,
-        error.detail,
-        quarantine_root,
-        dataset,
-        run_id,
-    )
+    details = (error.path.name, str(error.path), error.reason, error.detail, quarantine_root, dataset, run_id)
+    try:
+        with open_regular(error.path) as handle:
+            return quarantine_bytes(handle, *details)
+    except LandingFileError:  # a link, a vanished or unreadable file: the sidecar alone says why
+        return quarantine_bytes(None, *details)

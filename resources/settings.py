@@ -46,6 +46,7 @@ EXECUTOR = "FLIGHTDECK_EXECUTOR"
 CELERY_BROKER_URL = "FLIGHTDECK_CELERY_BROKER_URL"
 CELERY_BACKEND_URL = "FLIGHTDECK_CELERY_BACKEND_URL"
 STEP_TIMEOUT = "FLIGHTDECK_STEP_TIMEOUT_SECONDS"
+MAX_FILE_MB = "FLIGHTDECK_MAX_FILE_MB"
 
 
 def _data_dir() -> Path:
@@ -94,7 +95,15 @@ def defaults() -> dict[str, str]:
         CELERY_BACKEND_URL: "rpc://",
         # A whole 10x year loads in under a minute; half an hour means something hangs.
         STEP_TIMEOUT: "1800",
+        # Uncompressed size a landing file may have (a decompression bomb stops here, memory bounded).
+        MAX_FILE_MB: "2048",
     }
+
+
+def private_files() -> None:
+    """What flightdeck writes (warehouse, reference database, quarantine copies, breaker state) is
+    readable by its own user only: the process creates files 0600 and folders 0700."""
+    os.umask(0o077)
 
 
 def apply_defaults() -> None:

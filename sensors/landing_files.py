@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assets.landing import LandingFileError, is_candidate, partition_date_of
+from assets.landing import LandingFileError, file_sha256, is_candidate, partition_date_of
 
 
 @dataclass
@@ -43,10 +43,16 @@ class ReadyFile:
     signature: list  # [size, mtime_ns, sha256]
 
 
+@dataclass(frozen=True)
+class RejectedFile:
+    error: LandingFileError
+    size_mtime: list  # [size, mtime_ns] of the version rejected: reported once, until it changes
+
+
 @dataclass
 class ScanResult:
     ready: list[ReadyFile] = field(default_factory=list)
-    rejected: list[LandingFileError] = field(default_factory=list)
+    rejected: list[RejectedFile] = field(default_factory=list)
     settling: list[str] = field(default_factory=list)  # modified too recently: maybe still being written
 
 
@@ -66,13 +72,18 @@ def scan(
     for path in sorted(dataset_dir.iterdir()):
         if not is_candidate(path):
             continue
-        stat = path.stat()
+        try:
+            stat = path.lstat()  # a link's own size and time: its target is never looked at
+        except OSError:
+            continue  # renamed or removed since the folder was listed: the next tick sees what is there
         size_mtime = [stat.st_size, stat.st_mtime_ns]
         try:
             day, _ = partition_date_of(path, start, end_exclusive)
+            if path.is_symlink():
+                raise LandingFileError(path, "symlink", "a symbolic link; its target is never read")
         except LandingFileError as exc:
             if cursor.rejected.get(path.name) != size_mtime:
-                result.rejected.append(exc)
+                result.rejected.append(RejectedFile(exc, size_mtime))
             continue
         previous = cursor.requested.get(path.name)
         if previous and previous[:2] == size_mtime:
@@ -80,7 +91,10 @@ def scan(
         if now - stat.st_mtime < settle_seconds:
             result.settling.append(path.name)
             continue
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        try:
+            digest = file_sha256(path)
+        except (OSError, LandingFileError):
+            continue  # vanished or swapped for a link between the looks: judged again next tick
         if previous and previous[2] == digest:
             cursor.requested[path.name] = [*size_mtime, digest]  # touched, same content: nothing to do
             continue

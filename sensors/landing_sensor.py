@@ -5,7 +5,7 @@ import os
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from assets.landing import quarantine_file
+from assets.landing import printable, quarantine_file
 from assets.partitions import partition_bounds
 from assets.raw_flights import RAW_FLIGHTS_KEY
 from assets.reference import REFERENCE_ASSETS
@@ -57,13 +57,17 @@ def flights_landing_sensor(context: dg.SensorEvaluationContext, landing: Landing
     settle = float(os.environ.get(SETTLE_SECONDS_ENV, "5"))
     result = scan(landing.dataset_dir("flights"), cursor, start, end_exclusive, settle)
 
-    for error in result.rejected:
-        copy = quarantine_file(
-            error, landing.quarantine_root(), "flights", run_id="sensor:flights_landing_sensor"
-        )
-        context.log.warning(f"quarantined {error.path.name}: {error.reason}: {error.detail} -> {copy}")
-        stat = error.path.stat()
-        cursor.rejected[error.path.name] = [stat.st_size, stat.st_mtime_ns]
+    for rejected in result.rejected:
+        error, name = rejected.error, printable(rejected.error.path.name)
+        try:
+            copy = quarantine_file(
+                error, landing.quarantine_root(), "flights", run_id="sensor:flights_landing_sensor"
+            )
+            context.log.warning(f"quarantined {name}: {error.reason}: {error.detail} -> {copy}")
+        except OSError as exc:  # full disk, read-only quarantine, a name the disk refuses: reported once
+            context.log.error(f"rejected {name}: {error.reason}: {error.detail}; no quarantine copy: {exc}")
+        # Recorded either way, so the next tick neither copies nor reports this version again.
+        cursor.rejected[error.path.name] = rejected.size_mtime
 
     # Files the cursor has never seen (first start, or a reset cursor: "process all partitions found")
     # are skipped when their partition was materialized after the file last changed: not missing, not stale.

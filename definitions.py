@@ -8,6 +8,12 @@ import gc
 # of every run (README, Benchmarks).
 gc.disable()
 
+from resources import settings
+
+# Every FLIGHTDECK_* setting is checked here, once, in every process that loads the definitions (the
+# CLI, a run, the code server): a bad value fails before any run starts or anything is written.
+settings.validate()
+
 import dagster as dg
 
 from assets.datasets import FLIGHTS, WEATHER
@@ -27,7 +33,6 @@ from jobs.pipelines import (
 )
 from jobs.schedules import ops_nightly_schedule, reference_nightly_schedule, weather_daily_schedule
 from resources.executor import build_executor
-from resources import settings
 from resources.registry import build_resources
 from sensors.alert_sensors import run_failure_alert_sensor, run_recovery_alert_sensor
 from sensors.health_alert_sensor import health_alert_sensor

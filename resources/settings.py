@@ -7,8 +7,13 @@ dev, test and prod: only the environment differs.
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -47,6 +52,16 @@ CELERY_BROKER_URL = "FLIGHTDECK_CELERY_BROKER_URL"
 CELERY_BACKEND_URL = "FLIGHTDECK_CELERY_BACKEND_URL"
 STEP_TIMEOUT = "FLIGHTDECK_STEP_TIMEOUT_SECONDS"
 MAX_FILE_MB = "FLIGHTDECK_MAX_FILE_MB"
+LANDING_SETTLE_SECONDS = "FLIGHTDECK_LANDING_SETTLE_SECONDS"
+MARK_FAILED_PARTITIONS = "FLIGHTDECK_MARK_FAILED_PARTITIONS"
+# Set by flightdeck itself for its child processes (dbt's window, the warm dbt server) or by its tests.
+INTERNAL = {
+    "FLIGHTDECK_WINDOW_MIN_DATE",
+    "FLIGHTDECK_WINDOW_MAX_DATE",
+    "FLIGHTDECK_DBT_WARM_SOCKET",
+    "FLIGHTDECK_CRASH_TEST_MARKER",
+    "FLIGHTDECK_CRASH_TEST_PUBLISH_MARKER",
+}
 
 
 def _data_dir() -> Path:
@@ -97,6 +112,9 @@ def defaults() -> dict[str, str]:
         STEP_TIMEOUT: "1800",
         # Uncompressed size a landing file may have (a decompression bomb stops here, memory bounded).
         MAX_FILE_MB: "2048",
+        # A file must be quiet this long before the landing sensor reads it (writers without temp names).
+        LANDING_SETTLE_SECONDS: "5",
+        MARK_FAILED_PARTITIONS: "true",
     }
 
 
@@ -128,3 +146,175 @@ def landing_dir() -> Path:
 
 def quarantine_dir() -> Path:
     return data_dir() / "quarantine"
+
+
+# -- Validation: every setting checked once, when definitions load, before anything is written. --------
+
+
+class SettingsError(ValueError):
+    """One or more FLIGHTDECK_* settings are invalid; the message names each, its value and what is allowed."""
+
+
+def _number(kind: type, low: float | None = None, high: float | None = None, low_open: bool = False):
+    bounds = [f"{'>' if low_open else '>='} {low:g}"] if low is not None else []
+    bounds += [f"<= {high:g}"] if high is not None else []
+    allowed = f"a{'n integer' if kind is int else ' number'}" + (f" {' and '.join(bounds)}" if bounds else "")
+
+    def check(value: str) -> str | None:
+        try:
+            number = kind(value)
+        except ValueError:
+            return allowed
+        finite = number == number and abs(number) != float("inf")
+        above = low is None or number > low or (number == low and not low_open)
+        below = high is None or number <= high
+        return None if finite and above and below else allowed
+
+    return check
+
+
+def _date(value: str) -> str | None:
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        try:
+            dt.date.fromisoformat(value)
+            return None
+        except ValueError:
+            pass
+    return "a date YYYY-MM-DD"
+
+
+def _memory_limit(value: str) -> str | None:
+    # DuckDB's memory_limit syntax: a number and a unit, or a percentage of the machine's memory.
+    units = r"(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB|K|M|G|T|BYTES?|KILOBYTES?|MEGABYTES?|GIGABYTES?|TERABYTES?|%)"
+    if re.fullmatch(rf"[0-9]+(\.[0-9]+)?\s*{units}", value.strip(), re.IGNORECASE):
+        return None
+    return "a DuckDB memory limit such as 1GB, 512MB or 50%"
+
+
+def _url(*schemes: str):
+    def check(value: str) -> str | None:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            return f"a URL ({', '.join(schemes)})"
+        if (
+            parts.scheme not in schemes
+            or "://" not in value
+            or (parts.scheme.startswith("http") and not parts.netloc)
+        ):
+            return f"a URL ({', '.join(schemes)}://host...)"
+        return None
+
+    return check
+
+
+def _database_url(value: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(value)
+        return None
+    except (ArgumentError, ValueError):
+        return "an SQLAlchemy database URL such as sqlite:///path or postgresql://user@host/db"
+
+
+def _choice(*allowed: str):
+    return lambda value: None if value.strip().lower() in allowed else f"one of {', '.join(allowed)}"
+
+
+def _emails(value: str) -> str | None:
+    bad = [a for a in (x.strip() for x in value.split(",")) if a and not re.fullmatch(r"[^@\s]+@[^@\s]+", a)]
+    return "comma-separated e-mail addresses" if bad else None
+
+
+_BOOL = _choice("true", "false", "1", "0", "yes", "no", "on", "off")
+_SECONDS = _number(float, 0)
+_POSITIVE_SECONDS = _number(float, 0, low_open=True)
+_RATE = _number(float, 0, 1)
+_PORT = _number(int, 1, 65535)
+CHECKS: dict[str, Callable[[str], str | None]] = {
+    DUCKDB_MEMORY_LIMIT: _memory_limit,
+    REFERENCE_DB_URL: _database_url,
+    PARTITION_START: _date,
+    PARTITION_END: _date,
+    MAX_QUARANTINE_RATE: _RATE,
+    MIN_VOLUME_FRACTION: _RATE,
+    UI_URL: _url("http", "https"),
+    SMTP_PORT: _PORT,
+    SMTP_STARTTLS: _BOOL,
+    ALERT_EMAIL_FROM: _emails,
+    ALERT_EMAIL_TO: _emails,
+    ALERT_WEBHOOK_URL: _url("http", "https"),
+    ALERT_THROTTLE_SECONDS: _SECONDS,
+    WEATHER_API_URL: _url("http", "https"),
+    WEATHER_CONNECT_TIMEOUT: _POSITIVE_SECONDS,
+    WEATHER_READ_TIMEOUT: _POSITIVE_SECONDS,
+    WEATHER_MAX_ATTEMPTS: _number(int, 1),
+    WEATHER_BACKOFF_INITIAL: _SECONDS,
+    WEATHER_BACKOFF_MAX: _SECONDS,
+    WEATHER_MAX_TOTAL: _POSITIVE_SECONDS,
+    WEATHER_BREAKER_THRESHOLD: _number(int, 1),
+    WEATHER_BREAKER_COOLDOWN: _SECONDS,
+    WEATHER_MAX_QUARANTINE_RATE: _RATE,
+    EXECUTOR: _choice("in_process", "celery"),
+    CELERY_BROKER_URL: _url("pyamqp", "amqp", "amqps", "redis", "rediss", "sqla+postgresql", "memory"),
+    CELERY_BACKEND_URL: _url("rpc", "redis", "rediss", "db+postgresql", "db+sqlite", "cache+memory"),
+    STEP_TIMEOUT: _POSITIVE_SECONDS,
+    MAX_FILE_MB: _number(float, 0, low_open=True),
+    LANDING_SETTLE_SECONDS: _SECONDS,
+    MARK_FAILED_PARTITIONS: _BOOL,
+}
+# Settings whose value may hold a credential: shown redacted in any message.
+SECRET_URLS = {REFERENCE_DB_URL, WEATHER_API_URL, ALERT_WEBHOOK_URL, CELERY_BROKER_URL, CELERY_BACKEND_URL}
+SECRETS = {SMTP_PASSWORD}
+_SECRET_PARAMS = re.compile(r"(pass|secret|token|key|auth|sig|credential|session)", re.IGNORECASE)
+
+
+def redact_url(value: str) -> str:
+    """`value` with any password and any secret-looking query parameter replaced by ***; a value that
+    does not parse as a URL is withheld whole (it may be a secret typed into the wrong place)."""
+    try:
+        parts = urlsplit(value)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}" if user else host
+        query = urlencode(
+            [(k, "***" if _SECRET_PARAMS.search(k) else v) for k, v in parse_qsl(parts.query, True)], safe="*"
+        )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    except ValueError:
+        return f"<withheld: {len(value)} characters>"
+
+
+def shown(name: str, value: str) -> str:
+    if name in SECRETS:
+        return "***"
+    return redact_url(value) if name in SECRET_URLS else value
+
+
+def validate(environ: dict[str, str] | None = None) -> None:
+    """Check every FLIGHTDECK_* setting; raise SettingsError naming each bad one (and unknown names)."""
+    environ = os.environ if environ is None else environ
+    known = set(defaults()) | {SMTP_PASSWORD} | INTERNAL
+    problems = []
+    for name in sorted(n for n in environ if n.startswith("FLIGHTDECK_")):
+        value = environ[name]
+        if name not in known and not name.startswith("FLIGHTDECK_TEST_"):
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            problems.append(
+                f"{name} is not a flightdeck setting" + (f" (did you mean {close[0]}?)" if close else "")
+            )
+        elif value.strip() and name in CHECKS and (allowed := CHECKS[name](value)):
+            problems.append(f"{name}={shown(name, value)!r}: expected {allowed}")
+    start = environ.get(PARTITION_START) or defaults()[PARTITION_START]
+    end = environ.get(PARTITION_END) or defaults()[PARTITION_END]
+    if not _date(start) and not _date(end) and end <= start:
+        problems.append(
+            f"{PARTITION_END}={end!r} must be after {PARTITION_START}={start!r} (the end is exclusive)"
+        )
+    if problems:
+        raise SettingsError("invalid flightdeck settings:\n  " + "\n  ".join(problems))

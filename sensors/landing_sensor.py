@@ -1,7 +1,5 @@
 """The file-arrival sensor on landing/flights: new or changed files become (ranged) runs."""
 
-import os
-
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -10,12 +8,11 @@ from assets.partitions import partition_bounds
 from assets.raw_flights import RAW_FLIGHTS_KEY
 from assets.reference import REFERENCE_ASSETS
 from jobs.pipelines import flights_pipeline_job, reference_job
+from resources import settings
 from resources.landing import LandingArea
 from sensors.landing_files import LandingCursor, contiguous_ranges, run_key, scan
 
 REFERENCE_KEYS = [asset.key for asset in REFERENCE_ASSETS]
-# A file must be quiet this long before it is read (a writer that does not use a temp name).
-SETTLE_SECONDS_ENV = "FLIGHTDECK_LANDING_SETTLE_SECONDS"
 # At most this many consecutive days in one run: a burst of 365 files is one run, not 365 processes.
 MAX_DAYS_PER_RUN = 366
 
@@ -54,7 +51,7 @@ def reference_bootstrap(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
 def flights_landing_sensor(context: dg.SensorEvaluationContext, landing: LandingArea):
     cursor = LandingCursor.load(context.cursor)
     start, end_exclusive = partition_bounds()
-    settle = float(os.environ.get(SETTLE_SECONDS_ENV, "5"))
+    settle = float(settings.get(settings.LANDING_SETTLE_SECONDS))
     result = scan(landing.dataset_dir("flights"), cursor, start, end_exclusive, settle)
 
     for rejected in result.rejected:

@@ -19,6 +19,7 @@ day never holds back the others: the window's work stays one vectorised pass wha
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import time
@@ -412,7 +413,7 @@ def load_window(
         pause_for_crash_test()
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return [loads[day] for day in sorted(loads)]
 
@@ -492,6 +493,13 @@ def _count_and_gate(
 
 def _with_failures(load: PartitionLoad, failed: dict[str, str], gates: Gates) -> PartitionLoad:
     return replace(load, failed_gates=failed, rejected=any(g in gates.blocking for g in failed))
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Undo the open transaction, if any. A failed COMMIT (a full disk) has already ended it: the
+    ROLLBACK's own "no transaction is active" must not replace the error that says why."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")
 
 
 def _insert_rows(con: duckdb.DuckDBPyConnection, head: str, rows: list[tuple], suffix: str = "") -> None:

@@ -51,14 +51,17 @@ TRANSLATOR = FlightdeckDbtTranslator(settings=DagsterDbtTranslatorSettings(enabl
 
 
 def run_dbt_build(
-    context: dg.AssetExecutionContext, dbt: FlightdeckDbtCli, dbt_vars: dict[str, str]
+    context: dg.AssetExecutionContext,
+    dbt: FlightdeckDbtCli,
+    dbt_vars: dict[str, str],
+    warehouse: DuckDBWarehouse,
 ) -> Iterator[Any]:
     invocation = dbt.cli_with_env(build_args(), window_env(dbt_vars), context=context, raise_on_error=False)
     with within_step_timeout(invocation.process.terminate, "dbt build"):
         yield from invocation.stream()
         if not invocation.is_successful():
             mark_unpublished_marts_failed(context)
-            raise_build_failure(invocation)
+            raise_build_failure(invocation, warehouse)
     try:
         dbt.keep_parse_state(invocation)
         dbt.prune_invocation_folders()
@@ -76,12 +79,15 @@ def mark_unpublished_marts_failed(context: dg.AssetExecutionContext) -> None:
     )
 
 
-def raise_build_failure(invocation: DbtCliInvocation) -> None:
-    """A lock conflict is retried; a failing model or test fails the step with the nodes that failed."""
+def raise_build_failure(invocation: DbtCliInvocation, warehouse: DuckDBWarehouse) -> None:
+    """A lock conflict is waited out as the raw step waits (the same bounded backoff, the same message
+    when it does not clear), then retried; a failing model or test fails the step with its nodes."""
     log = invocation.target_path / "dbt.log"
     errors = build_errors(log.read_text().splitlines()) if log.exists() else []
     if mentions_lock_conflict([message for _, message in errors]):
-        raise dg.RetryRequested(max_retries=3, seconds_to_wait=5)
+        with warehouse.connect():  # returns once the other writer let go; else WarehouseLockedError
+            pass
+        raise dg.RetryRequested(max_retries=3)
     described = [f"{node}: {message}" if node else message for node, message in errors]
     raise dg.Failure(
         description="dbt build failed: " + ("; ".join(described) or f"see {log}")[:2000],
@@ -113,7 +119,7 @@ def daily_dbt_models(
         for dataset in DAILY_DATASETS:
             ensure_dataset_tables(con, dataset.name, compile_model(dataset.model), dataset.partition_column)
         audit_unselected_marts(con, context, window)
-    yield from run_dbt_build(context, dbt, window_vars(*window))
+    yield from run_dbt_build(context, dbt, window_vars(*window), warehouse)
 
 
 def mart_partition_columns() -> dict[str, str]:

@@ -15,7 +15,14 @@ DAILY_PARTITIONS = dg.DailyPartitionsDefinition(
 def window_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     """The run's partitions as an inclusive (first, last) date pair; one day or a backfill range."""
     window = context.partition_time_window
-    return window.start.date(), (window.end - dt.timedelta(days=1)).date()
+    first, last = window.start.date(), (window.end - dt.timedelta(days=1)).date()
+    if first > last:  # Dagster accepts a reversed --partition-range and hands it over as an empty window
+        raise dg.Failure(
+            description=f"the partition range {first}...{last} is empty: its end is before its start "
+            "(give FIRST...LAST with FIRST <= LAST)",
+            allow_retries=False,
+        )
+    return first, last
 
 
 def partition_bounds() -> tuple[dt.date, dt.date]:

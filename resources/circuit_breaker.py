@@ -11,6 +11,7 @@ While open, calls are rejected at once. In half_open one trial call at a time go
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -87,7 +88,9 @@ class CircuitBreaker:
                     state = BreakerState(**{**state.__dict__, **changes})
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                # Already ended by a failed COMMIT: keep the error that says why.
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
                 raise
         return state
 

@@ -24,8 +24,35 @@ class WarehouseLockedError(Exception):
     pass
 
 
+class WarehouseCorruptError(Exception):
+    """The warehouse file is not a readable DuckDB database: retrying cannot help."""
+
+
+# DuckDB's own words for a lock another process holds (duckdb/src/common/file_system.cpp): nothing else
+# counts as a lock, so a corrupt file is never retried as one.
+LOCK_MESSAGE = "Could not set lock on file"
+# ... and for a file that is not (or no longer) a whole DuckDB database.
+CORRUPT_MESSAGES = (
+    "is not a valid DuckDB database file",
+    "Corrupt database file",
+    "Could not read enough bytes from file",
+    "does not match stored checksum",
+)
+
+
 def is_lock_error(exc: BaseException) -> bool:
-    return "lock" in str(exc).lower() and isinstance(exc, duckdb.Error)
+    return isinstance(exc, duckdb.IOException) and LOCK_MESSAGE in str(exc)
+
+
+def is_corrupt_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.Error) and any(m in str(exc) for m in CORRUPT_MESSAGES)
+
+
+def locked_message(path: Path, attempts: int) -> str:
+    return (
+        f"DuckDB file {path} is locked by another process after {attempts} attempts; "
+        "close other sessions writing to it (see README, Troubleshooting)"
+    )
 
 
 def backoff_delays(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> list[float]:
@@ -49,13 +76,16 @@ def connect_with_retry(
         try:
             return configure(duckdb.connect(str(path), read_only=read_only), memory_limit)
         except duckdb.Error as exc:
-            if not is_lock_error(exc) or delay is None:
-                if is_lock_error(exc):
-                    raise WarehouseLockedError(
-                        f"DuckDB file {path} is locked by another process after {attempt + 1} attempts; "
-                        "close other sessions writing to it (see README, Troubleshooting)"
-                    ) from exc
+            if is_corrupt_error(exc):
+                raise WarehouseCorruptError(
+                    f"DuckDB warehouse {path} is corrupt or truncated ({str(exc).splitlines()[0]}); nothing "
+                    "was written. Restore it from a backup, or move it aside and rebuild it with a backfill "
+                    "(README, Troubleshooting)"
+                ) from exc
+            if not is_lock_error(exc):
                 raise
+            if delay is None:
+                raise WarehouseLockedError(locked_message(path, attempt + 1)) from exc
             time.sleep(delay)
     raise AssertionError("unreachable")
 

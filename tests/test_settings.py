@@ -3,10 +3,10 @@ variable, its value (secrets redacted) and what is allowed, before anything is w
 
 import os
 import subprocess
-import sys
 
 import pytest
-from hypothesis import given, settings as hypothesis_settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from resources import settings

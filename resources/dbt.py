@@ -42,6 +42,14 @@ class FlightdeckDbtCli(DbtCliResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Start the warm dbt process while the run's first steps work (resources/dbt_launcher.py)."""
+        pinned = pinned_dbt_config()
+        swapped = [name for name, value in pinned.items() if getattr(self, name) != value]
+        if swapped:  # a launchpad's run config must not choose what a run executes
+            raise dg.Failure(
+                description=f"dbt resource settings {swapped} cannot be set in a run's configuration; "
+                "they are fixed by the deployment (resources/dbt.py)",
+                allow_retries=False,
+            )
         super().setup_for_execution(context)
         if self.dbt_executable != sys.executable:  # configured to run some other dbt directly
             return
@@ -132,11 +140,20 @@ class FlightdeckDbtCli(DbtCliResource):
             shutil.rmtree(path, ignore_errors=True)
 
 
+def pinned_dbt_config() -> dict[str, Any]:
+    """What dbt runs and where: set here, never by a run's configuration (checked at set-up)."""
+    return {
+        "project_dir": str(settings.DBT_PROJECT_DIR),
+        "profiles_dir": str(settings.DBT_PROJECT_DIR),
+        "dbt_executable": sys.executable,
+        "global_config_flags": LAUNCHER_ARGS,
+        "profile": None,
+        "target": None,
+        "state_path": None,
+    }
+
+
 def build_dbt_resource() -> FlightdeckDbtCli:
     settings.apply_defaults()  # the profile reads FLIGHTDECK_DUCKDB_PATH from the environment
-    return FlightdeckDbtCli(
-        project_dir=str(settings.DBT_PROJECT_DIR),
-        profiles_dir=str(settings.DBT_PROJECT_DIR),
-        dbt_executable=sys.executable,
-        global_config_flags=LAUNCHER_ARGS,
-    )
+    config = pinned_dbt_config()
+    return FlightdeckDbtCli(**{k: v for k, v in config.items() if v is not None})

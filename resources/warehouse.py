@@ -99,6 +99,18 @@ class DuckDBWarehouse(dg.ConfigurableResource):
     lock_retry_max_seconds: float = 5.0
     memory_limit: str = "1GB"
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # The file a run writes is the deployment's (FLIGHTDECK_DUCKDB_PATH), never a launchpad's choice.
+        from resources import settings
+
+        expected = settings.get(settings.DUCKDB_PATH)
+        if Path(self.path).resolve() != Path(expected).resolve():
+            raise dg.Failure(
+                description=f"the warehouse path cannot be set in a run's configuration ({self.path!r}); "
+                f"it is {settings.DUCKDB_PATH} ({expected})",
+                allow_retries=False,
+            )
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         path = Path(self.path)

@@ -68,6 +68,14 @@ class AlertChannels(dg.ConfigurableResource):
             if response.status >= 300:
                 raise OSError(f"webhook answered {response.status}")
 
+    def _without_secrets(self, text: str) -> str:
+        """An error as it may be recorded: the webhook URL redacted, the SMTP password never shown."""
+        from resources.settings import redact_url
+
+        if self.webhook_url:
+            text = text.replace(self.webhook_url, redact_url(self.webhook_url))
+        return text.replace(self.smtp_password, "***") if self.smtp_password else text
+
     def deliver(self, alert: Alert) -> dict[str, str]:
         """{channel: 'sent' | 'failed: <error>'} for each configured channel."""
         outcomes: dict[str, str] = {}
@@ -82,5 +90,5 @@ class AlertChannels(dg.ConfigurableResource):
                 send(alert)
                 outcomes[name] = "sent"
             except Exception as exc:  # any failure of a channel is recorded, never raised
-                outcomes[name] = f"failed: {type(exc).__name__}: {exc}"[:500]
+                outcomes[name] = self._without_secrets(f"failed: {type(exc).__name__}: {exc}")[:500]
         return outcomes

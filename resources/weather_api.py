@@ -23,6 +23,7 @@ import dagster as dg
 import httpx
 
 from resources.circuit_breaker import CircuitBreaker, CircuitOpenError
+from resources.settings import redact_url
 
 BREAKER_NAME = "weather_api"
 
@@ -101,24 +102,29 @@ class WeatherApiClient(dg.ConfigurableResource):
             with client.stream("GET", url, params=params) as response:
                 if response.status_code in (400, 404):
                     raise WeatherApiRejected(
-                        f"{response.status_code} for {response.url}: {response.read()[:300]!r}"
+                        f"{response.status_code} for {redact_url(str(response.url))}: {response.read()[:300]!r}"
                     )
                 if response.status_code == 429 or response.status_code >= 500:
                     raise _Transient(
-                        f"{response.status_code} from {response.url}",
+                        f"{response.status_code} from {redact_url(str(response.url))}",
                         retry_after_seconds(response.headers.get("Retry-After")),
                     )
                 if response.status_code != 200:
-                    raise WeatherApiRejected(f"unexpected {response.status_code} for {response.url}")
+                    raise WeatherApiRejected(
+                        f"unexpected {response.status_code} for {redact_url(str(response.url))}"
+                    )
                 # A slow drip never trips the per-read timeout, so the whole body has a deadline too.
                 chunks = []
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
                     if time.monotonic() > deadline:
-                        raise _Transient(f"body of {response.url} still arriving after the read deadline")
+                        raise _Transient(
+                            f"body of {redact_url(str(response.url))} still arriving after the read deadline"
+                        )
                 return b"".join(chunks)
         except httpx.TransportError as exc:  # timeouts, refused / reset connections, protocol errors
-            raise _Transient(f"{type(exc).__name__} calling {url}: {exc}") from exc
+            detail = str(exc).replace(url, redact_url(url))
+            raise _Transient(f"{type(exc).__name__} calling {redact_url(url)}: {detail}") from exc
 
     def fetch(self, station: str, day: dt.date, on_open=None) -> WeatherResponse:
         """The raw body of one station-day; raises WeatherApiError or CircuitOpenError.
@@ -153,7 +159,9 @@ class WeatherApiClient(dg.ConfigurableResource):
                     time.sleep(delay)
                     continue
                 breaker.record_success()
-                return WeatherResponse(station, day, f"{url}?station={station}&date={day}", body, attempt + 1)
+                return WeatherResponse(
+                    station, day, redact_url(f"{url}?station={station}&date={day}"), body, attempt + 1
+                )
         raise WeatherApiUnavailable(
             f"weather API unavailable for {station} {day} after {len(errors)} attempt(s) in "
             f"{time.monotonic() - started:.1f} s; last error: {errors[-1]}"

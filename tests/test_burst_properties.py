@@ -8,12 +8,12 @@ import tempfile
 from pathlib import Path
 
 import duckdb
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import DEMO_DIR, Env
 from tests.loading import DEFAULT_GATES, csv_lines, ingest_window, set_field, write_lines
-from tests.test_validation_properties import DERANDOMIZE, EXAMPLES
+from tests.test_validation_properties import PROPERTY_SETTINGS
 
 DAYS = [f"2013-01-{d:02d}" for d in range(1, 11)]
 
@@ -50,12 +50,7 @@ KINDS = {
 }  # fmt: skip
 
 
-@settings(
-    max_examples=EXAMPLES,
-    derandomize=DERANDOMIZE,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@PROPERTY_SETTINGS
 @given(
     kinds=st.lists(st.sampled_from(sorted(KINDS)), min_size=len(DAYS), max_size=len(DAYS)),
     loaded_before=st.booleans(),

@@ -6,10 +6,9 @@ from pathlib import Path
 import dagster as dg
 
 from resources.alerting import AlertChannels
-from resources.warehouse import DuckDBWarehouse
-from sensors.alert_sensors import run_failure_alert_sensor
 from tests.dagster_dev import free_port
 from tests.runs import run_job
+from tests.test_alerts import evaluate_failure_sensor
 
 MARKER = "S3CRET-MARKER-7d1f"
 
@@ -31,18 +30,10 @@ def test_marker_secrets_in_urls_appear_nowhere(env, instance, monkeypatch):
         asset_selection=[dg.AssetKey(["raw", "weather"])],
     )
     assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
     channels = AlertChannels(webhook_url=f"http://hook:{MARKER}@127.0.0.1:{free_port()}/x?token={MARKER}",
                              smtp_host="127.0.0.1", smtp_port=free_port(), email_to="a@example.com",
                              smtp_user="u", smtp_password=MARKER)  # fmt: skip
-    context = dg.build_run_status_sensor_context(
-        sensor_name="run_failure_alert_sensor",
-        dagster_instance=instance,
-        dagster_run=result.dagster_run,
-        dagster_event=failure,
-        resources={"alert_channels": channels, "warehouse": DuckDBWarehouse(path=str(env.duckdb_path))},
-    ).for_run_failure()
-    run_failure_alert_sensor(context)
+    evaluate_failure_sensor(result, instance, channels, env)
 
     alerts = env.query("SELECT summary, details, deliveries FROM ops.alerts")
     assert alerts and "failed" in alerts[0][2]

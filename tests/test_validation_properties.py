@@ -19,6 +19,13 @@ COLUMNS = column_names(FlightsSchema)
 # CI runs a fixed, reproducible set of examples; HYPOTHESIS_EXPLORE=N explores N random ones instead.
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXPLORE", "25"))
 DERANDOMIZE = "HYPOTHESIS_EXPLORE" not in os.environ
+# The settings of every property test that loads files (each example writes its own under tmp_path).
+PROPERTY_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=DERANDOMIZE,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 DAY = "2013-01-02"
 SOURCE = DEMO_DIR / "landing" / "flights" / f"{DAY}.csv"
 VALUES = ["abc", "-5", "0", "13", "24", "60", "2400", "2401", "", "X", "XYZ", "ZZZZZZZZ", "1e", "not-a-time"]
@@ -92,12 +99,7 @@ edits = st.lists(
 )
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=DERANDOMIZE,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@PROPERTY_SETTINGS
 @given(edits=edits)
 def test_sql_validation_agrees_with_pandera(tmp_path, edits):
     rows = corrupt(ROWS, edits)
@@ -106,12 +108,7 @@ def test_sql_validation_agrees_with_pandera(tmp_path, edits):
     assert sql == pandera_failures(rows)
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=DERANDOMIZE,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@PROPERTY_SETTINGS
 @given(
     edits=edits,
     duplicates=st.lists(st.integers(0, len(ROWS) - 1), max_size=5),
@@ -270,12 +267,7 @@ def loaded_rows(tmp_path, rows) -> dict[int, tuple]:
         con.close()
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=DERANDOMIZE,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@PROPERTY_SETTINGS
 @given(
     respelled=st.lists(
         st.tuples(st.integers(0, 49), st.sampled_from(INTEGER_COLUMNS), st.integers(0, 6)),

@@ -20,11 +20,20 @@ from resources.dbt import LAUNCHER_ARGS, FlightdeckDbtCli
 from tests.conftest import printed_by_fresh_python
 
 
+@pytest.fixture(autouse=True)
+def _project_copies_are_this_deployments(monkeypatch, tmp_path):
+    """The resources below point at a copy of the project, which their set-up takes as the deployment's
+    (it refuses any other project, resources/dbt.py)."""
+    monkeypatch.setattr(settings, "DBT_PROJECT_DIR", tmp_path / "dbt_project")
+
+
 def copy_of_project(tmp_path: Path) -> tuple[Path, FlightdeckDbtCli]:
     """The dbt project copied (without invocation folders) and a resource pointed at the copy."""
     project = tmp_path / "dbt_project"
     shutil.copytree(
-        settings.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("daily_dbt_models-*", "logs")
+        settings.PROJECT_ROOT / "dbt_project",
+        project,
+        ignore=shutil.ignore_patterns("daily_dbt_models-*", "logs"),
     )
     dbt = FlightdeckDbtCli(
         project_dir=str(project),
@@ -197,7 +206,7 @@ def test_the_warm_process_prepares_dbt_in_full_and_freezes_it():
     )
     out = printed_by_fresh_python(
         probe,
-        cwd=settings.DBT_PROJECT_DIR,  # as the warm process runs: the saved parse is read from there
+        cwd=settings.PROJECT_ROOT / "dbt_project",  # as the warm process runs: the saved parse is read from there
         env={**os.environ, "PYTHONPATH": str(Path(dbt_launcher.__file__).parent.parent)},
     ).split()
     assert out[0] == "True"

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from definitions import defs
-from tests.conftest import printed_by_fresh_python
+from tests.conftest import ROOT, printed_by_fresh_python
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -95,3 +95,21 @@ def test_loading_definitions_does_not_import_dbt_core():
         "import sys, definitions; print(sorted(m for m in sys.modules if m == 'dbt' or m.startswith('dbt.')))"
     )
     assert printed_by_fresh_python(probe) == "[]"
+
+
+def test_dg_checks_and_lists_the_definitions_on_this_layout():
+    """The `dg` CLI works on this layout ([tool.dg] in pyproject.toml): `dg check defs`, `dg list defs`."""
+    import os
+
+    dg_cli = Path(sys.executable).parent / "dg"
+    env = {**os.environ, "COLUMNS": "200"}
+    checked = subprocess.run(
+        [str(dg_cli), "check", "defs"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert (
+        checked.returncode == 0 and "All definitions loaded successfully" in checked.stdout + checked.stderr
+    )
+    listed = subprocess.run(
+        [str(dg_cli), "list", "defs", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert "raw/flights" in listed.stdout and "flights_landing_sensor" in listed.stdout

@@ -206,7 +206,7 @@ def test_the_warm_process_prepares_dbt_in_full_and_freezes_it():
     )
     out = printed_by_fresh_python(
         probe,
-        cwd=settings.PROJECT_ROOT / "dbt_project",  # as the warm process runs: the saved parse is read from there
+        cwd=settings.PROJECT_ROOT / "dbt_project",  # the warm process reads the saved parse from there
         env={**os.environ, "PYTHONPATH": str(Path(dbt_launcher.__file__).parent.parent)},
     ).split()
     assert out[0] == "True"

@@ -42,3 +42,15 @@ def test_marker_secrets_in_urls_appear_nowhere(env, instance, monkeypatch):
     assert files_holding(env.root, MARKER) == []
     for event in result.all_events:
         assert MARKER not in repr(event), event.event_type_value
+
+
+def test_a_reference_database_password_appears_nowhere(env, instance, monkeypatch):
+    monkeypatch.setenv(
+        "FLIGHTDECK_REFERENCE_DB_URL", f"postgresql://flightdeck:{MARKER}@127.0.0.1:{free_port()}/reference"
+    )
+    result = run_job("reference_refresh", instance)
+    assert not result.success
+    for event in result.all_events:
+        assert MARKER not in repr(event), event.event_type_value
+    assert files_holding(Path(instance.root_directory), MARKER) == []
+    assert files_holding(env.root, MARKER) == []

@@ -78,6 +78,10 @@ def printable(name: str) -> str:
     return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
+def symlink_error(path: Path) -> LandingFileError:
+    return LandingFileError(path, "symlink", "a symbolic link; its target is never read")
+
+
 @contextmanager
 def open_regular(path: Path) -> Iterator:
     """The file opened for reading, never through a symbolic link (O_NOFOLLOW: no race between a check
@@ -86,7 +90,7 @@ def open_regular(path: Path) -> Iterator:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         if path.is_symlink():
-            raise LandingFileError(path, "symlink", "a symbolic link; its target is never read") from None
+            raise symlink_error(path) from None
         raise LandingFileError(path, "unreadable", f"cannot be opened ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -95,11 +99,8 @@ def open_regular(path: Path) -> Iterator:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open_regular(path) as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def split_name(path: Path) -> tuple[str, str]:
@@ -225,10 +226,8 @@ def inspect(
 ) -> LandingFile:
     """Check everything about a file that can be checked before loading it; raise LandingFileError."""
     day, fmt = partition_date_of(path, start, end_exclusive)
-    if path.is_symlink():
-        raise LandingFileError(path, "symlink", "a symbolic link; its target is never read")
     if fmt == "parquet":
-        with open_regular(path) as handle:
+        with open_regular(path) as handle:  # a symbolic link is refused here, unread
             size = os.fstat(handle.fileno()).st_size
             if size == 0:
                 raise LandingFileError(path, "empty_file", "zero bytes")
@@ -236,6 +235,8 @@ def inspect(
                 meta = pq.read_metadata(handle)
             except Exception as exc:
                 raise LandingFileError(path, "bad_parquet", f"not a readable Parquet file ({exc})") from None
+            handle.seek(0)
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
         _check_header(path, meta.schema.names, expected_columns)
         if meta.num_rows == 0:
             raise LandingFileError(path, "no_data_rows", "the file has a schema but no rows")
@@ -246,7 +247,6 @@ def inspect(
                 "too_large",
                 f"{uncompressed:,} bytes uncompressed, more than {max_bytes:,} (FLIGHTDECK_MAX_FILE_MB)",
             )
-        digest = file_sha256(path)
     else:
         digest, size, header, has_body = _stream_csv(path, fmt, max_bytes)
         if size == 0:

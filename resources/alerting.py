@@ -14,6 +14,8 @@ from email.message import EmailMessage
 
 import dagster as dg
 
+from resources.settings import redact_url
+
 
 @dataclass(frozen=True)
 class Alert:
@@ -70,8 +72,6 @@ class AlertChannels(dg.ConfigurableResource):
 
     def _without_secrets(self, text: str) -> str:
         """An error as it may be recorded: the webhook URL redacted, the SMTP password never shown."""
-        from resources.settings import redact_url
-
         if self.webhook_url:
             text = text.replace(self.webhook_url, redact_url(self.webhook_url))
         return text.replace(self.smtp_password, "***") if self.smtp_password else text

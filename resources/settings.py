@@ -299,7 +299,8 @@ def shown(name: str, value: str) -> str:
 def validate(environ: dict[str, str] | None = None) -> None:
     """Check every FLIGHTDECK_* setting; raise SettingsError naming each bad one (and unknown names)."""
     environ = os.environ if environ is None else environ
-    known = set(defaults()) | {SMTP_PASSWORD} | INTERNAL
+    default = defaults()
+    known = set(default) | {SMTP_PASSWORD} | INTERNAL
     problems = []
     for name in sorted(n for n in environ if n.startswith("FLIGHTDECK_")):
         value = environ[name]
@@ -310,8 +311,8 @@ def validate(environ: dict[str, str] | None = None) -> None:
             )
         elif value.strip() and name in CHECKS and (allowed := CHECKS[name](value)):
             problems.append(f"{name}={shown(name, value)!r}: expected {allowed}")
-    start = environ.get(PARTITION_START) or defaults()[PARTITION_START]
-    end = environ.get(PARTITION_END) or defaults()[PARTITION_END]
+    start = environ.get(PARTITION_START) or default[PARTITION_START]
+    end = environ.get(PARTITION_END) or default[PARTITION_END]
     if not _date(start) and not _date(end) and end <= start:
         problems.append(
             f"{PARTITION_END}={end!r} must be after {PARTITION_START}={start!r} (the end is exclusive)"

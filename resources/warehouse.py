@@ -17,6 +17,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from resources import settings
+
 WRITER_POOL = "duckdb_writer"
 
 
@@ -46,13 +48,6 @@ def is_lock_error(exc: BaseException) -> bool:
 
 def is_corrupt_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and any(m in str(exc) for m in CORRUPT_MESSAGES)
-
-
-def locked_message(path: Path, attempts: int) -> str:
-    return (
-        f"DuckDB file {path} is locked by another process after {attempts} attempts; "
-        "close other sessions writing to it (see README, Troubleshooting)"
-    )
 
 
 def backoff_delays(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> list[float]:
@@ -85,7 +80,10 @@ def connect_with_retry(
             if not is_lock_error(exc):
                 raise
             if delay is None:
-                raise WarehouseLockedError(locked_message(path, attempt + 1)) from exc
+                raise WarehouseLockedError(
+                    f"DuckDB file {path} is locked by another process after {attempt + 1} attempts; "
+                    "close other sessions writing to it (see README, Troubleshooting)"
+                ) from exc
             time.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -101,8 +99,6 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # The file a run writes is the deployment's (FLIGHTDECK_DUCKDB_PATH), never a launchpad's choice.
-        from resources import settings
-
         expected = settings.get(settings.DUCKDB_PATH)
         if Path(self.path).resolve() != Path(expected).resolve():
             raise dg.Failure(

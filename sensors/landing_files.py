@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assets.landing import LandingFileError, file_sha256, is_candidate, partition_date_of
+from assets.landing import LandingFileError, file_sha256, is_candidate, partition_date_of, symlink_error
 
 
 @dataclass
@@ -80,7 +80,7 @@ def scan(
         try:
             day, _ = partition_date_of(path, start, end_exclusive)
             if path.is_symlink():
-                raise LandingFileError(path, "symlink", "a symbolic link; its target is never read")
+                raise symlink_error(path)
         except LandingFileError as exc:
             if cursor.rejected.get(path.name) != size_mtime:
                 result.rejected.append(RejectedFile(exc, size_mtime))

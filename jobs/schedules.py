@@ -3,6 +3,7 @@
 import dagster as dg
 
 from jobs.pipelines import ops_job, reference_job, weather_pipeline_job
+from resources import settings
 
 
 def nightly(name: str, job, hour: int, minute: int, description: str) -> dg.ScheduleDefinition:
@@ -29,13 +30,16 @@ ops_nightly_schedule = nightly(
     "ops_nightly", ops_job, 3, 30, "Recompute ops/pipeline_health every night at 03:30 New York time."
 )
 
-# Weather is pulled, not pushed: the previous (complete) day's partition. The time of day follows the
-# partitions' time zone (UTC), as build_schedule_from_partitioned_job takes no other.
+# Weather is pulled, not pushed: the previous (complete) day's partition, at FLIGHTDECK_WEATHER_PULL_TIME.
+# The time of day follows the partitions' time zone (UTC), as build_schedule_from_partitioned_job takes
+# no other.
+PULL_HOUR, PULL_MINUTE = (int(part) for part in settings.get(settings.WEATHER_PULL_TIME).split(":"))
 weather_daily_schedule = dg.build_schedule_from_partitioned_job(
     weather_pipeline_job,
     name="weather_daily",
-    hour_of_day=6,
-    minute_of_hour=0,
+    hour_of_day=PULL_HOUR,
+    minute_of_hour=PULL_MINUTE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Pull yesterday's weather at 06:00 UTC and update the marts for that day.",
+    description=f"Pull yesterday's weather at {PULL_HOUR:02d}:{PULL_MINUTE:02d} UTC "
+    "(FLIGHTDECK_WEATHER_PULL_TIME) and update the marts for that day.",
 )

@@ -46,6 +46,7 @@ WEATHER_MAX_TOTAL = "FLIGHTDECK_WEATHER_MAX_TOTAL_SECONDS"
 WEATHER_BREAKER_THRESHOLD = "FLIGHTDECK_WEATHER_BREAKER_FAILURES"
 WEATHER_BREAKER_COOLDOWN = "FLIGHTDECK_WEATHER_BREAKER_COOLDOWN_SECONDS"
 WEATHER_MAX_QUARANTINE_RATE = "FLIGHTDECK_WEATHER_MAX_QUARANTINE_RATE"
+WEATHER_PULL_TIME = "FLIGHTDECK_WEATHER_PULL_TIME"
 BREAKER_STATE_PATH = "FLIGHTDECK_BREAKER_STATE_PATH"
 EXECUTOR = "FLIGHTDECK_EXECUTOR"
 CELERY_BROKER_URL = "FLIGHTDECK_CELERY_BROKER_URL"
@@ -103,6 +104,8 @@ def defaults() -> dict[str, str]:
         WEATHER_BREAKER_COOLDOWN: "60",
         # One hour in 72 is 1.4%: the flights threshold would reject any day with one bad reading.
         WEATHER_MAX_QUARANTINE_RATE: "0.05",
+        # When the weather_daily schedule pulls the previous day (UTC): once the API has published it.
+        WEATHER_PULL_TIME: "06:00",
         # Shared by every run and process, so it lives beside the data, not in a run's memory.
         BREAKER_STATE_PATH: str(data / "state" / "circuit_breakers.sqlite"),
         EXECUTOR: "in_process",
@@ -183,6 +186,12 @@ def _date(value: str) -> str | None:
     return "a date YYYY-MM-DD"
 
 
+def _time_of_day(value: str) -> str | None:
+    if re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value.strip()):
+        return None
+    return "a time of day HH:MM (24-hour)"
+
+
 def _memory_limit(value: str) -> str | None:
     # DuckDB's memory_limit syntax: a number and a unit, or a percentage of the machine's memory.
     units = r"(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB|K|M|G|T|BYTES?|KILOBYTES?|MEGABYTES?|GIGABYTES?|TERABYTES?|%)"
@@ -258,6 +267,7 @@ CHECKS: dict[str, Callable[[str], str | None]] = {
     WEATHER_BREAKER_THRESHOLD: _number(int, 1),
     WEATHER_BREAKER_COOLDOWN: _SECONDS,
     WEATHER_MAX_QUARANTINE_RATE: _RATE,
+    WEATHER_PULL_TIME: _time_of_day,
     EXECUTOR: _choice("in_process", "celery"),
     CELERY_BROKER_URL: _url("pyamqp", "amqp", "amqps", "redis", "rediss", "sqla+postgresql", "memory"),
     CELERY_BACKEND_URL: _url("rpc", "redis", "rediss", "db+postgresql", "db+sqlite", "cache+memory"),

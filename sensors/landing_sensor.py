@@ -1,7 +1,11 @@
 """The file-arrival sensor on landing/flights: new or changed files become (ranged) runs."""
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PRIORITY_TAG,
+)
 
 from assets.landing import printable, quarantine_file
 from assets.partitions import partition_bounds
@@ -33,10 +37,13 @@ def latest_materialization_by_partition(instance: dg.DagsterInstance) -> dict[st
 
 def reference_bootstrap(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """On a fresh instance the marts need the reference snapshots first: request them once, ahead of
-    the flights runs (the run queue is FIFO and the writer pool lets one run at a time)."""
+    the flights runs. Its priority puts it first in the run queue and first for the writer pool's slot
+    whenever steps wait for it, so no flights run's dbt step gets there before it."""
     if all(instance.get_latest_materialization_event(key) for key in REFERENCE_KEYS):
         return []
-    return [dg.RunRequest(run_key="reference-bootstrap", job_name=reference_job.name)]
+    return [
+        dg.RunRequest(run_key="reference-bootstrap", job_name=reference_job.name, tags={PRIORITY_TAG: "1"})
+    ]
 
 
 @dg.sensor(

@@ -1,5 +1,6 @@
 """Start and stop a real `dagster dev` (webserver + daemon) on 127.0.0.1 for end-to-end tests."""
 
+import json
 import os
 import shutil
 import signal
@@ -120,3 +121,27 @@ def stop_process_group(proc: subprocess.Popen, log) -> None:
 def finished_runs(instance: dg.DagsterInstance, job_name: str | None = None):
     runs = instance.get_runs(dg.RunsFilter(job_name=job_name) if job_name else None)
     return [r for r in runs if r.is_finished], [r for r in runs if not r.is_finished]
+
+
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+
+
+def launch_backfill(web_url: str, partitions: list[str], asset_paths: list[list[str]]) -> str:
+    """The same GraphQL call the UI's Materialize → Launch backfill makes."""
+    params = {"partitionNames": partitions, "assetSelection": [{"path": p} for p in asset_paths]}
+    request = urllib.request.Request(
+        f"{web_url}/graphql",
+        data=json.dumps({"query": LAUNCH_BACKFILL, "variables": {"params": params}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        result = json.load(response)["data"]["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    return result["backfillId"]

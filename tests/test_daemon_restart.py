@@ -1,46 +1,22 @@
 """A daemon killed and restarted while the landing sensor has a cursor and a backfill is running, on the
 production set-up: nothing is processed twice, nothing is skipped (issue: production)."""
 
-import json
 import os
 import signal
-import urllib.request
 
 import dagster as dg
 import duckdb
 import pytest
 
 from tests.conftest import DEMO_DIR
-from tests.dagster_dev import wait_until
+from tests.dagster_dev import launch_backfill, wait_until
 from tests.postgres import requires_postgres
 from tests.production_stack import prepare_data, production_stack
 
 pytestmark = [requires_postgres, pytest.mark.postgres, pytest.mark.slow]
+FLIGHTS_PIPELINE = [["raw", "flights"], ["staging", "stg_flights"], ["marts", "fct_flights"]]
 FIRST = ["2013-01-01", "2013-01-02", "2013-01-03"]  # delivered before the restart, then backfilled
 LATER = ["2013-01-04", "2013-01-05"]  # delivered around the restart
-LAUNCH_BACKFILL = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}"""
-FLIGHTS_PIPELINE = [["raw", "flights"], ["staging", "stg_flights"], ["marts", "fct_flights"]]
-
-
-def launch_backfill(web_url: str, partitions: list[str]) -> str:
-    """The same GraphQL call the UI's Materialize → Launch backfill makes."""
-    params = {"partitionNames": partitions, "assetSelection": [{"path": p} for p in FLIGHTS_PIPELINE]}
-    request = urllib.request.Request(
-        f"{web_url}/graphql",
-        data=json.dumps({"query": LAUNCH_BACKFILL, "variables": {"params": params}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        result = json.load(response)["data"]["launchPartitionBackfill"]
-    assert result["__typename"] == "LaunchBackfillSuccess", result
-    return result["backfillId"]
 
 
 def test_daemon_restart_during_a_backfill_with_a_sensor_cursor(tmp_path, monkeypatch):
@@ -60,7 +36,9 @@ def test_daemon_restart_during_a_backfill_with_a_sensor_cursor(tmp_path, monkeyp
             interval=2,
             what="the sensor's first load",
         )
-        backfill_id = launch_backfill(stack.web_url, FIRST)  # e.g. reprocessing after a logic change
+        backfill_id = launch_backfill(
+            stack.web_url, FIRST, FLIGHTS_PIPELINE
+        )  # e.g. reprocessing after a logic change
 
         def backfill_run_started():
             runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))

@@ -1,14 +1,22 @@
-"""Credentials in URLs never leak: a weather API and a webhook whose URLs carry marker secrets both fail,
-and neither the instance, the data dir, ops.alerts nor the alert itself holds the marker."""
+"""Credentials in URLs never leak: a weather API, a webhook, the reference database and the Celery broker
+whose URLs carry marker secrets all fail, and neither the instance, the data dir, ops.alerts, the run's
+output nor the alert itself holds the marker."""
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from resources.alerting import AlertChannels
-from tests.dagster_dev import free_port
+from tests.conftest import ROOT
+from tests.dagster_dev import BIN, free_port
 from tests.runs import run_job
 from tests.test_alerts import evaluate_failure_sensor
+from tests.test_celery_executor import rabbitmq_reachable
 
 MARKER = "S3CRET-MARKER-7d1f"
 
@@ -54,3 +62,39 @@ def test_a_reference_database_password_appears_nowhere(env, instance, monkeypatc
         assert MARKER not in repr(event), event.event_type_value
     assert files_holding(Path(instance.root_directory), MARKER) == []
     assert files_holding(env.root, MARKER) == []
+
+
+@pytest.mark.skipif(not rabbitmq_reachable(), reason="RabbitMQ is not reachable on 127.0.0.1:5672")
+def test_a_celery_broker_password_appears_nowhere(env, tmp_path):
+    """The broker refuses the marker password: the run fails, and neither its output, the instance nor
+    the data dir holds the password; a malformed broker URL is refused at load without echoing it."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    run_env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "FLIGHTDECK_EXECUTOR": "celery",
+        "FLIGHTDECK_CELERY_BROKER_URL": f"pyamqp://guest:{MARKER}@127.0.0.1:5672//",
+    }
+    done = subprocess.run(
+        [str(BIN / "dagster"), "job", "execute", "-f", "definitions.py", "-j", "reference_refresh"],
+        cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1 and "ACCESS_REFUSED" in done.stdout + done.stderr
+    assert MARKER not in done.stdout + done.stderr
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        [run] = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.FAILURE
+        assert MARKER not in repr(run.run_config)
+        for event in instance.all_logs(run.run_id):
+            assert MARKER not in repr(event), event.dagster_event_type
+    assert files_holding(home, MARKER) == []
+    assert files_holding(env.root, MARKER) == []
+
+    malformed = run_env | {"FLIGHTDECK_CELERY_BROKER_URL": f"pyamqp://guest:{MARKER}@127.0.0.1:port//"}
+    refused = subprocess.run(
+        [sys.executable, "-c", "import definitions"], cwd=ROOT, env=malformed, capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "FLIGHTDECK_CELERY_BROKER_URL" in refused.stderr
+    assert MARKER not in refused.stdout + refused.stderr

@@ -21,6 +21,8 @@ BAD = [
     ("FLIGHTDECK_PARTITION_START", "2013-W01-1", "a date YYYY-MM-DD"),
     ("FLIGHTDECK_WEATHER_MAX_ATTEMPTS", "0", "an integer >= 1"),
     ("FLIGHTDECK_WEATHER_MAX_ATTEMPTS", "2.5", "an integer >= 1"),
+    ("FLIGHTDECK_WEATHER_PULL_TIME", "6:00pm", "a time of day HH:MM (24-hour)"),
+    ("FLIGHTDECK_WEATHER_PULL_TIME", "24:00", "a time of day HH:MM (24-hour)"),
     ("FLIGHTDECK_WEATHER_READ_TIMEOUT_SECONDS", "-1", "a number > 0"),
     ("FLIGHTDECK_WEATHER_API_URL", "ftp://127.0.0.1", "a URL (http, https"),
     ("FLIGHTDECK_ALERT_WEBHOOK_URL", "hooks.example.com/x", "a URL (http, https"),

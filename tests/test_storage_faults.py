@@ -111,3 +111,49 @@ def test_a_reversed_partition_range_fails_saying_so(env, instance):
         "the partition range 2013-01-05...2013-01-02 is empty: its end is before its start"
         in failure_messages(result)
     )
+
+
+HOLDER = """
+import sys, time, duckdb
+sys.stdin.readline()
+con = duckdb.connect(sys.argv[1])
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def test_dbt_meeting_a_lock_waits_as_the_raw_step_does_then_its_step_is_retried(env, instance, monkeypatch):
+    """Another process (an analyst's session) takes the warehouse's lock between the dbt step's own
+    connection and dbt's: dbt fails on the lock, the step waits it out with the raw step's backoff and is
+    retried, and the retry builds the marts."""
+    import assets.dbt_models as dbt_models
+
+    load_reference(instance)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(env.duckdb_path), "8"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    real_build, calls = dbt_models.run_dbt_build, []
+
+    def build_once_the_lock_is_taken(*args, **kwargs):
+        if not calls:  # the first attempt only: the analyst opens the file just before dbt does
+            holder.stdin.write("go\n")
+            holder.stdin.flush()
+            assert holder.stdout.readline().strip() == "held"
+        calls.append(time.monotonic())
+        yield from real_build(*args, **kwargs)
+
+    monkeypatch.setattr(dbt_models, "run_dbt_build", build_once_the_lock_is_taken)
+    try:
+        result = run_job("flights_pipeline", instance, partition="2013-01-02")
+    finally:
+        holder.kill()
+    assert result.success, failure_messages(result)
+    assert len(calls) == 2  # the attempt that met the lock, and the retry
+    retried = [
+        e for e in result.all_events if e.is_step_up_for_retry and e.step_key == "daily_dbt_models"
+    ]  # fmt: skip
+    assert len(retried) == 1, retried
+    assert calls[1] - calls[0] > 4  # the retry waited for the analyst to let go (8 s after "held")
+    assert env.query("SELECT count(*) FROM marts.fct_flights WHERE flight_date = '2013-01-02'")[0][0] > 0

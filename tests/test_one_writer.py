@@ -1,0 +1,139 @@
+"""One writer on the warehouse at a time, however runs were launched: a `dagster asset materialize` run
+from a shell while a UI backfill and the landing sensor's runs write waits for the writer pool's slot
+instead of overlapping them, and every run succeeds."""
+
+import itertools
+import subprocess
+import sys
+
+import dagster as dg
+import duckdb
+import pytest
+
+from resources.warehouse import WRITER_POOL
+from tests.conftest import ROOT
+from tests.dagster_dev import BIN, dagster_dev, flightdeck_env, launch_backfill, wait_until
+from tests.production_stack import prepare_data
+
+BACKFILL = [f"2013-01-0{d}" for d in range(1, 8)]
+CLI_DAY = "2013-01-09"
+FLIGHTS_PIPELINE = [["raw", "flights"], ["staging", "stg_flights"], ["marts", "fct_flights"]]
+# Takes the warehouse's lock as soon as it is told to (and can), holds it a few seconds, lets go: the
+# backfill's dbt step then holds the pool's slot while it waits, so the CLI run surely meets the pool.
+ANALYST = """
+import sys, time, duckdb
+sys.stdin.readline()
+while True:
+    try:
+        con = duckdb.connect(sys.argv[1])
+        break
+    except duckdb.IOException:
+        time.sleep(0.005)
+print("held", flush=True)
+time.sleep(4)
+con.close()
+print("released", flush=True)
+"""
+END_OF_ATTEMPT = {
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.STEP_UP_FOR_RETRY,
+}
+
+
+def writer_steps() -> set[str]:
+    from definitions import defs
+
+    return {
+        a.op.name
+        for a in defs.resolve_asset_graph().assets_defs
+        if a.is_executable and a.op.pool == WRITER_POOL
+    }
+
+
+def step_attempts(instance: dg.DagsterInstance, run_id: str, steps: set[str]):
+    """(start, end, run id, step) of every attempt of the writer steps of one run."""
+    started, attempts = {}, []
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key not in steps:
+            continue
+        if event.event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_RESTARTED):
+            started[event.step_key] = record.timestamp
+        elif event.event_type in END_OF_ATTEMPT and event.step_key in started:
+            attempts.append((started.pop(event.step_key), record.timestamp, run_id, event.step_key))
+    return attempts
+
+
+@pytest.mark.slow
+def test_a_cli_run_during_a_ui_backfill_and_sensor_runs_never_overlaps_a_writer(tmp_path):
+    data, home = tmp_path / "data", tmp_path / "dagster_home"
+    prepare_data(data, [*BACKFILL, CLI_DAY])  # the landing sensor requests these too
+    analyst = subprocess.Popen(
+        [sys.executable, "-c", ANALYST, str(data / "warehouse.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with dagster_dev(data, home) as (base_url, instance):
+            backfill_id = launch_backfill(base_url, BACKFILL, FLIGHTS_PIPELINE)
+            [run] = wait_until(
+                lambda: instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id})),
+                timeout=180, interval=0.5, what="the backfill's run",
+            )  # fmt: skip
+            cli = subprocess.Popen(
+                [str(BIN / "dagster"), "asset", "materialize", "-f", "definitions.py",
+                 "--select", "raw/flights", "--partition", CLI_DAY],
+                cwd=ROOT, env=flightdeck_env(data, home), stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
+            wait_until(
+                lambda: [
+                    r for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+                    if r.dagster_event.step_key == "daily_dbt_models"
+                ],
+                timeout=300, interval=0.05, what="the backfill's dbt step",
+            )  # fmt: skip
+            analyst.stdin.write("go\n")
+            analyst.stdin.flush()
+            assert analyst.stdout.readline().strip() == "held"
+            cli_output, _ = cli.communicate(timeout=600)
+            assert cli.returncode == 0, cli_output[-3000:]
+            assert analyst.stdout.readline().strip() == "released"
+
+            def all_finished():
+                runs = instance.get_runs()
+                return (
+                    all(r.is_finished for r in runs)
+                    and instance.get_backfill(backfill_id).status.value.startswith("COMPLETED")
+                    and runs
+                )
+
+            runs = wait_until(all_finished, timeout=420, interval=2, what="every run to finish")
+            assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}, [
+                (r.job_name, r.status) for r in runs
+            ]
+            steps = writer_steps()
+            attempts = sorted(a for r in runs for a in step_attempts(instance, r.run_id, steps))
+            for earlier, later in itertools.pairwise(attempts):
+                assert earlier[1] <= later[0], f"writers overlapped: {earlier} and {later}"
+
+            [cli_run] = [
+                r
+                for r in runs
+                if r.tags.get("dagster/partition") == CLI_DAY and not r.tags.get("dagster/sensor_name")
+            ]
+            blocked = [
+                r.message for r in instance.all_logs(cli_run.run_id)
+                if r.dagster_event and f"blocked by limit for pool {WRITER_POOL}" in r.message
+            ]  # fmt: skip
+            assert blocked, "the CLI run never had to wait: nothing was tested"
+    finally:
+        analyst.kill()
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        days = con.execute(
+            "SELECT DISTINCT flight_date::VARCHAR FROM marts.fct_flights ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [d for (d,) in days] == sorted([*BACKFILL, CLI_DAY])

@@ -15,7 +15,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
-.PHONY: install browser dev demo-data test test-fast test-e2e lint format bench prod-local clean
+.PHONY: install browser dev demo-data test test-stock test-fast test-e2e lint format bench prod-local clean
 
 install: $(VENV)/.installed $(MANIFEST)  ## Reproducible .venv from uv.lock + the dbt manifest; no-op when up to date
 
@@ -27,9 +27,9 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 # The dbt manifest is built once here, never when definitions load. It is parsed with the warehouse path
-# runs will use (resources/settings.py resolves it), so even the first run keeps dbt's partial parse.
+# runs will use (flightdeck/settings.py resolves it), so even the first run keeps dbt's partial parse.
 $(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
-	warehouse="$$($(BIN)/python -c 'from resources import settings; print(settings.get(settings.DUCKDB_PATH))')" && \
+	warehouse="$$($(BIN)/python -c 'from flightdeck import settings; print(settings.get(settings.DUCKDB_PATH))')" && \
 	  cd dbt_project && FLIGHTDECK_DUCKDB_PATH="$$warehouse" ../$(BIN)/dbt parse --profiles-dir . --quiet
 	@touch $@
 
@@ -46,14 +46,23 @@ demo-data: install  ## Landing files for all of 2013 + the reference database (k
 dev: install demo-data  ## Dagster UI on http://127.0.0.1:3000 with sensors and schedules running
 	mkdir -p $(DAGSTER_HOME_DIR) && cp dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml
 	@# The weather API runs beside dagster dev and stops with it (Ctrl-C or any exit).
-	$(BIN)/python -m services.weather_api --port $(WEATHER_API_PORT) & weather=$$!; \
+	$(BIN)/python -m services.demo_weather_api --port $(WEATHER_API_PORT) & weather=$$!; \
 	trap 'kill $$weather 2>/dev/null' EXIT INT TERM; \
 	FLIGHTDECK_WEATHER_API_URL=http://127.0.0.1:$(WEATHER_API_PORT) DAGSTER_HOME=$(DAGSTER_HOME_DIR) \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # Two workers, one test file each at a time: most end-to-end time is waiting on sensors and daemons.
-test: install browser  ## Every test, the browser tests included
+test: install browser  ## Every test, the browser tests included, then the core ones on the stock path
 	$(BIN)/pytest -n 2 --dist loadfile
+	$(MAKE) --no-print-directory test-stock
+
+# The core pipeline tests (end to end through the marts, idempotency, quarantine, backfills) once more with
+# every part of internals/ switched off: the stock Dagster / dagster-dbt path keeps working.
+STOCK_PATH := FLIGHTDECK_MARK_FAILED_PARTITIONS=false FLIGHTDECK_DBT_WITHOUT_CORE=false \
+  FLIGHTDECK_WARM_DBT=false FLIGHTDECK_GC_PAUSE=false FLIGHTDECK_BATCHED_EVENT_LOG=false
+STOCK_TESTS := tests/test_pipeline.py tests/test_quarantine.py tests/test_backfill_cli.py
+test-stock: install  ## The core pipeline tests with every part of internals/ off
+	env $(STOCK_PATH) $(BIN)/pytest -n 2 --dist loadfile $(STOCK_TESTS)
 
 test-e2e: install browser  ## Only the tests that start dagster dev and a browser
 	$(BIN)/pytest -n 2 --dist loadfile -m slow

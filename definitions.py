@@ -1,14 +1,10 @@
 """flightdeck's Dagster definitions: composition only; every piece lives in its own module."""
 
-import gc
+from internals import gc_pause
 
-# Every process that loads these definitions (CLI, run worker, daemon, webserver) keeps what the imports
-# below build until it exits. The cyclic collector would traverse those millions of objects again and
-# again: paused while they load, then frozen out of its view, it saves ~0.4 s at start and ~0.6 s at exit
-# of every run (README, Benchmarks).
-gc.disable()
+gc_pause.pause()  # while the imports below build what every process keeps (internals/gc_pause.py)
 
-from resources import settings
+from flightdeck import settings
 
 # Every FLIGHTDECK_* setting is checked here, once, in every process that loads the definitions (the
 # CLI, a run, the code server): a bad value fails before any run starts or anything is written.
@@ -16,14 +12,14 @@ settings.validate()
 
 import dagster as dg
 
-from assets.datasets import FLIGHTS, WEATHER
+from assets.daily_raw import LANDING_ASSETS, raw_key
 from assets.dbt_models import daily_dbt_models
 from assets.partition_outcomes import all_partitions_loaded_check
 from assets.pipeline_health import pipeline_health
 from assets.policies import with_freshness
-from assets.raw_flights import RAW_FLIGHTS_KEY, raw_flights
-from assets.raw_weather import RAW_WEATHER_KEY, raw_weather
+from assets.raw_weather import raw_weather
 from assets.reference import REFERENCE_ASSETS
+from flightdeck.datasets import DAILY_DATASETS
 from jobs.pipelines import (
     flights_pipeline_job,
     marts_rebuild_job,
@@ -43,12 +39,11 @@ settings.private_files()  # every process that runs flightdeck's code: runs, sen
 
 # Each daily dataset's last word on a run's partitions, after everything downstream of it in the run.
 partition_outcome_checks = [
-    all_partitions_loaded_check(key, dataset, [daily_dbt_models])
-    for key, dataset in ((RAW_FLIGHTS_KEY, FLIGHTS), (RAW_WEATHER_KEY, WEATHER))
+    all_partitions_loaded_check(raw_key(dataset), dataset, [daily_dbt_models]) for dataset in DAILY_DATASETS
 ]
 
 defs = dg.Definitions(
-    assets=[raw_flights, raw_weather, *REFERENCE_ASSETS, daily_dbt_models, pipeline_health],
+    assets=[*LANDING_ASSETS, raw_weather, *REFERENCE_ASSETS, daily_dbt_models, pipeline_health],
     asset_checks=partition_outcome_checks,
     jobs=[flights_pipeline_job, weather_pipeline_job, reference_job, marts_rebuild_job, ops_job],
     schedules=[reference_nightly_schedule, ops_nightly_schedule, weather_daily_schedule],
@@ -63,5 +58,4 @@ defs = dg.Definitions(
     executor=build_executor(),  # in-process by default; Celery workers when FLIGHTDECK_EXECUTOR=celery
 ).map_asset_specs(func=with_freshness)  # global policies, applied once
 
-gc.freeze()
-gc.enable()
+gc_pause.freeze()

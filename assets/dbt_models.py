@@ -10,14 +10,15 @@ from typing import Any
 
 import dagster as dg
 
-from assets.datasets import DAILY_DATASETS
-from assets.dbt_args import build_args, build_errors, mentions_lock_conflict, window_env, window_vars
 from assets.partitions import DAILY_PARTITIONS, window_dates
 from assets.policies import OWNERS, RANGED_BACKFILL, within_step_timeout
-from assets.sql_validation import compile_model
-from assets.warehouse_schema import ensure_dataset_tables
-from resources import dagster_private, settings
-from resources.dagster_dbt_without_core import (
+from flightdeck import settings
+from flightdeck.datasets import DAILY_DATASETS
+from flightdeck.dbt_args import build_args, build_errors, mentions_lock_conflict, window_env, window_vars
+from flightdeck.sql_validation import compile_model
+from flightdeck.warehouse_ddl import ensure_dataset_tables
+from internals import failed_partitions
+from internals.dagster_dbt_without_core import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliInvocation,
@@ -74,7 +75,7 @@ def mark_unpublished_marts_failed(context: dg.AssetExecutionContext) -> None:
     as marts.<name>__audit did not reach marts.<name>, so their partitions of the window are shown failed, not
     materialized. Staging models are views over raw and need no publishing."""
     marts = [key for key in context.selected_asset_keys if key.path[0] == "marts"]
-    dagster_private.mark_partitions_failed(
+    failed_partitions.mark_partitions_failed(
         context.instance, context.run, marts, list(context.partition_keys), log=context.log
     )
 
@@ -101,7 +102,7 @@ def raise_build_failure(invocation: DbtCliInvocation, warehouse: DuckDBWarehouse
     # Every model and test of the project (dagster-dbt's default selection, `fqn:*`; the ephemeral models
     # are inlined, not assets): every other model follows the daily partitions, which
     # tests/test_dbt_selection.py holds. A narrower selection would need dbt-core in this process
-    # (resources/dagster_dbt_without_core.py says why it is not).
+    # (internals/dagster_dbt_without_core.py says why it is not).
     name="daily_dbt_models",
     partitions_def=DAILY_PARTITIONS,
     backfill_policy=RANGED_BACKFILL,
@@ -115,11 +116,14 @@ def daily_dbt_models(
     # Every daily source must exist for the marts to compile; one never loaded yet (weather before its
     # first pull) is created empty, so its columns in the marts are null rather than the run failing.
     window = window_dates(context)
-    with warehouse.connect() as con:
-        for dataset in DAILY_DATASETS:
-            ensure_dataset_tables(con, dataset.name, compile_model(dataset.model), dataset.partition_column)
-        audit_unselected_marts(con, context, window)
-    yield from run_dbt_build(context, dbt, window_vars(*window), warehouse)
+    with warehouse.writer(context):  # dbt's process writes under this step's lock
+        with warehouse.connect() as con:
+            for dataset in DAILY_DATASETS:
+                ensure_dataset_tables(
+                    con, dataset.name, compile_model(dataset.model), dataset.partition_column
+                )
+            audit_unselected_marts(con, context, window)
+        yield from run_dbt_build(context, dbt, window_vars(*window), warehouse)
 
 
 def mart_partition_columns() -> dict[str, str]:

@@ -21,8 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 
 from assets import load_checks
-from assets.daily_loader import FILE_PROBLEM, DailyDataset, Gates, PartitionLoad, load_window
-from assets.landing import (
+from assets.partitions import partition_bounds
+from assets.policies import retry_only_transient, within_step_timeout
+from flightdeck import settings
+from flightdeck.landing import (
     LandingFile,
     LandingFileError,
     MissingLandingFileError,
@@ -31,10 +33,8 @@ from assets.landing import (
     quarantine_bytes,
     quarantine_file,
 )
-from assets.partitions import partition_bounds
-from assets.policies import retry_only_transient, within_step_timeout
-from assets.schemas import column_names
-from resources import settings
+from flightdeck.loader import FILE_PROBLEM, DailyDataset, Gates, PartitionLoad, load_window
+from flightdeck.schemas import column_names
 from resources.landing import LandingArea
 from resources.warehouse import DuckDBWarehouse, WarehouseLockedError
 

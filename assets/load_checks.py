@@ -1,5 +1,5 @@
 """The gates on a daily raw load, as Dagster asset checks, evaluated per partition before anything is
-written (the decisions are the loader's own, `assets/daily_loader.py`; this module reports them).
+written (the decisions are the loader's own, `flightdeck/loader.py`; this module reports them).
 
 Severity is chosen per check (see README, Quality gates):
 - reconciliation — ERROR: rows unaccounted for means the loader itself is wrong; nothing may build on it.
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.daily_loader import QUARANTINE_RATE, RECONCILES, VOLUME, Gates, PartitionLoad
 from assets.partitions import DAILY_PARTITIONS
+from flightdeck.loader import QUARANTINE_RATE, RECONCILES, VOLUME, Gates, PartitionLoad
 
 DAILY_GATES = (RECONCILES, QUARANTINE_RATE, VOLUME)
 _DESCRIPTIONS = {

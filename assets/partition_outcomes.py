@@ -2,16 +2,16 @@
 
 It runs after everything downstream of the raw asset in the same run (its `additional_deps`), reads the
 run's outcome per partition from `ops.load_audit`, and, when the loader held some partitions back while
-the rest of the window loaded, marks those partitions failed for Dagster (resources/dagster_private.py),
+the rest of the window loaded, marks those partitions failed for Dagster (internals/failed_partitions.py),
 records a failed check naming them and their reasons, and fails the run, so the run-failure alert names
 them. A run that loaded everything passes it; a run that loaded nothing failed earlier, at the raw step.
 """
 
 import dagster as dg
 
-from assets.daily_loader import DailyDataset
 from assets.partitions import DAILY_PARTITIONS
-from resources import dagster_private
+from flightdeck.loader import DailyDataset
+from internals import failed_partitions
 from resources.warehouse import WRITER_POOL, DuckDBWarehouse
 
 CHECK_NAME = "all_partitions_loaded"
@@ -68,14 +68,15 @@ def all_partitions_loaded_check(
     def all_partitions_loaded(context: dg.AssetCheckExecutionContext, warehouse: DuckDBWarehouse):
         run = context.run
         run_ids = [i for i in dict.fromkeys([run.run_id, run.parent_run_id, run.root_run_id]) if i]
-        held_back = held_back_partitions(warehouse, dataset.name, run_ids)
+        with warehouse.writer(context):
+            held_back = held_back_partitions(warehouse, dataset.name, run_ids)
         if not held_back:
             yield dg.AssetCheckResult(passed=True, description="every partition of the run loaded")
             return
         # A job's run names no selection (empty): it materializes the whole job, downstream included.
         selected = context.run.asset_selection or None
         keys = [asset_key, *(k for k in downstream if selected is None or k in selected)]
-        marked = dagster_private.mark_partitions_failed(
+        marked = failed_partitions.mark_partitions_failed(
             context.instance, run, keys, list(held_back), log=context.log
         )
         listing = "\n".join(f"{day}: {why}" for day, why in held_back.items())

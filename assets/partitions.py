@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from resources import settings
+from flightdeck import settings
 
 DAILY_PARTITIONS = dg.DailyPartitionsDefinition(
     start_date=settings.get(settings.PARTITION_START),

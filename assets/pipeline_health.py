@@ -6,11 +6,11 @@ import time
 import dagster as dg
 import pandas as pd
 
+from assets.daily_raw import RAW_FLIGHTS_KEY
 from assets.freshness import FAIL, asset_freshness
-from assets.health_metrics import RunSample, job_health
 from assets.policies import OWNERS, TRANSIENT_RETRY, retry_only_transient
-from assets.raw_flights import RAW_FLIGHTS_KEY
-from jobs.sla import JOB_SLA_SECONDS
+from flightdeck.health_metrics import RunSample, job_health
+from flightdeck.sla import JOB_SLA_SECONDS
 from resources.warehouse import WRITER_POOL, DuckDBWarehouse, WarehouseLockedError
 
 WINDOW_DAYS = 7
@@ -92,7 +92,11 @@ def pipeline_health(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
     frame = pd.DataFrame([h.__dict__ for h in health]).assign(
         window_days=WINDOW_DAYS, computed_at=pd.Timestamp.now(tz="UTC"), **rows
     )
-    with retry_only_transient(WarehouseLockedError), warehouse.connect() as con:
+    with (
+        retry_only_transient(WarehouseLockedError),
+        warehouse.writer(context),
+        warehouse.connect() as con,
+    ):
         con.execute("CREATE SCHEMA IF NOT EXISTS ops")
         con.register("health", frame)
         con.execute("CREATE TABLE IF NOT EXISTS ops.pipeline_health AS SELECT * FROM health LIMIT 0")

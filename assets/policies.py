@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from resources import settings
+from flightdeck import settings
 
 OWNERS = ["team:data-platform"]
 

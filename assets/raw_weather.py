@@ -10,25 +10,17 @@ import hashlib
 
 import dagster as dg
 
-from assets import load_checks
-from assets.daily_loader import QUARANTINE_RATE, RECONCILES, Gates
-from assets.datasets import WEATHER
-from assets.gated_load import load_and_gate
-from assets.landing import LandingFile, quarantine_bytes
-from assets.partitions import DAILY_PARTITIONS, window_dates
-from assets.policies import OWNERS, RANGED_BACKFILL, TRANSIENT_RETRY
-from assets.schemas import ORIGINS as STATIONS
-from assets.weather_payload import PayloadError, observation_rows, write_landing_csv
-from resources import settings
+from assets.daily_raw import daily_raw_asset, raw_key
+from flightdeck.circuit_breaker import BreakerState, CircuitOpenError
+from flightdeck.datasets import WEATHER
+from flightdeck.landing import LandingFile, quarantine_bytes
+from flightdeck.schemas import ORIGINS as STATIONS
+from flightdeck.weather_payload import PayloadError, WeatherResponse, observation_rows, write_landing_csv
 from resources.alert_log import raise_alert, run_url, throttle_seconds
-from resources.alerting import Alert, AlertChannels
-from resources.circuit_breaker import BreakerState, CircuitOpenError
-from resources.landing import LandingArea
-from resources.warehouse import WRITER_POOL, DuckDBWarehouse
-from resources.weather_api import WeatherApiClient, WeatherApiError, WeatherResponse
+from resources.alerting import Alert
+from resources.weather_api import WeatherApiClient, WeatherApiError
 
-RAW_WEATHER_KEY = dg.AssetKey(["raw", "weather"])
-KEY_COLUMNS = ["temp", "wind_speed", "precip", "visib", "pressure"]
+RAW_WEATHER_KEY = raw_key(WEATHER)
 
 
 def breaker_opened_alert(state: BreakerState, context: dg.AssetExecutionContext) -> Alert:
@@ -72,31 +64,12 @@ def fetch_day(
     return rows, bad, attempts
 
 
-@dg.asset(
-    key=RAW_WEATHER_KEY,
-    description=(
-        "Hourly weather at EWR, JFK and LGA per local date, pulled from the weather API "
-        "(FLIGHTDECK_WEATHER_API_URL) with timeouts, bounded backoff and a shared circuit breaker; "
-        "validated against the pandera WeatherSchema, bad rows and bad responses quarantined."
-    ),
-    partitions_def=DAILY_PARTITIONS,
-    backfill_policy=RANGED_BACKFILL,
-    retry_policy=TRANSIENT_RETRY,
-    pool=WRITER_POOL,
-    group_name="raw",
-    kinds={"duckdb", "pandera", "api"},
-    owners=OWNERS,
-    check_specs=load_checks.check_specs(RAW_WEATHER_KEY),
-    code_version="1",
-)
-def raw_weather(
-    context: dg.AssetExecutionContext,
-    warehouse: DuckDBWarehouse,
-    landing: LandingArea,
-    weather_api: WeatherApiClient,
-    alert_channels: AlertChannels,
-) -> dg.MaterializeResult:
-    first, last = window_dates(context)
+def land_weather(context: dg.AssetExecutionContext, window: tuple[dt.date, dt.date]):
+    """Each day's answers of every station, written to landing/weather/YYYY-MM-DD.csv; a day with a bad
+    response is held back with its reason, the response quarantined."""
+    warehouse, landing = context.resources.warehouse, context.resources.landing
+    weather_api, alert_channels = context.resources.weather_api, context.resources.alert_channels
+    first, last = window
 
     def on_open(state: BreakerState) -> None:
         alert = breaker_opened_alert(state, context)
@@ -128,26 +101,12 @@ def raw_weather(
             content = write_landing_csv(path, rows)
             files.append(LandingFile(path, day, "csv", hashlib.sha256(content).hexdigest(), len(content)))
         day += dt.timedelta(days=1)
-    gates = Gates(
-        max_quarantine_rate=float(settings.get(settings.WEATHER_MAX_QUARANTINE_RATE)),
-        min_volume_fraction=float(settings.get(settings.MIN_VOLUME_FRACTION)),
-        # A day the service has no observations for (2013-12-31 in the real data) leaves the flights'
-        # weather columns null; that is reported, but it must not block the flights marts.
-        blocking=frozenset({RECONCILES, QUARANTINE_RATE}),
-    )
-    return load_and_gate(
-        context,
-        warehouse,
-        landing,
-        WEATHER,
-        files,
-        problems,
-        (first, last),
-        KEY_COLUMNS,
-        gates,
-        extra_metadata={
-            "api_attempts": attempts,
-            "api_requests": len(files) * len(STATIONS),
-            "breaker_state": weather_api.breaker().state().state,
-        },
-    )
+    extra = {
+        "api_attempts": attempts,
+        "api_requests": len(files) * len(STATIONS),
+        "breaker_state": weather_api.breaker().state().state,
+    }
+    return files, problems, extra
+
+
+raw_weather = daily_raw_asset(WEATHER, land=land_weather, resources={"weather_api", "alert_channels"})

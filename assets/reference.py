@@ -12,11 +12,11 @@ import pandas as pd
 import pandera.pandas as pa
 
 from assets import load_checks
-from assets.daily_loader import PartitionLoad
 from assets.policies import OWNERS, TRANSIENT_RETRY, retry_only_transient
-from assets.schemas import REFERENCE_SCHEMAS
-from assets.warehouse_schema import QUARANTINE_COLUMNS
-from resources import settings
+from flightdeck import settings
+from flightdeck.loader import PartitionLoad
+from flightdeck.schemas import REFERENCE_SCHEMAS
+from flightdeck.warehouse_ddl import QUARANTINE_COLUMNS
 from resources.reference_db import ReferenceDatabase
 from resources.warehouse import WRITER_POOL, DuckDBWarehouse, WarehouseLockedError
 
@@ -63,7 +63,11 @@ def build_reference_asset(table: str) -> dg.AssetsDefinition:
         frame = reference_db.read_table(table)
         valid, bad = split_valid(frame, schema)
         source = f"{reference_db.display_url}#{table}"
-        with retry_only_transient(WarehouseLockedError), warehouse.connect() as con:
+        with (
+            retry_only_transient(WarehouseLockedError),
+            warehouse.writer(context),
+            warehouse.connect() as con,
+        ):
             con.execute("CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS quarantine")
             con.execute(f"CREATE TABLE IF NOT EXISTS quarantine.{table} ({QUARANTINE_COLUMNS})")
             con.register("valid_rows", valid)

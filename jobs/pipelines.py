@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.raw_flights import RAW_FLIGHTS_KEY
+from assets.daily_raw import RAW_FLIGHTS_KEY
 from assets.raw_weather import RAW_WEATHER_KEY
 from assets.reference import REFERENCE_ASSETS
 

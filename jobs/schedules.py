@@ -2,8 +2,8 @@
 
 import dagster as dg
 
+from flightdeck import settings
 from jobs.pipelines import ops_job, reference_job, weather_pipeline_job
-from resources import settings
 
 
 def nightly(name: str, job, hour: int, minute: int, description: str) -> dg.ScheduleDefinition:

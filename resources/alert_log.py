@@ -8,7 +8,7 @@ import uuid
 
 import duckdb
 
-from resources import settings
+from flightdeck import settings
 from resources.alerting import Alert, AlertChannels
 
 ALERTS_DDL = """

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 
 import dagster as dg
 
-from resources.settings import redact_url
+from flightdeck.settings import redact_url
 
 
 @dataclass(frozen=True)

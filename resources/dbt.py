@@ -7,41 +7,38 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from functools import cached_property
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from packaging import version
 from pydantic import PrivateAttr
 
-from resources import dbt_launcher, settings
-from resources.dagster_dbt_without_core import DbtCliInvocation, DbtCliResource
+from flightdeck import settings
+from internals import dbt_launcher, enabled
+from internals.dagster_dbt_without_core import DbtCliInvocation
+from internals.lean_dbt_cli import dbt_cli_base
 
 # dagster-dbt names an asset invocation's target folder <op>-<run id[:7]>-<random 7 hex>.
 INVOCATION_FOLDER = re.compile(r".+-[0-9a-f]{7}-[0-9a-f]{7}")
 KEPT_INVOCATION_FOLDERS = 20
-# dagster-dbt starts `<dbt_executable> <global_config_flags> <command>`: here the launcher, which hands the
-# command to the run's warm dbt process or becomes dbt itself (resources/dbt_launcher.py says why).
+# dagster-dbt starts `<dbt_executable> <global_config_flags> <command>`: with a warm dbt (internals/), the
+# launcher, which hands the command to the run's warm dbt process or becomes dbt itself
+# (internals/dbt_launcher.py says why); without, the dbt installed beside this interpreter.
 LAUNCHER_ARGS = ["-I", "-S", dbt_launcher.__file__]
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
-class FlightdeckDbtCli(DbtCliResource):
-    """DbtCliResource tuned for runs: starts a warm dbt process when the run sets up, knows its dbt version
-    without asking, builds no in-process adapter, passes environment variables to the dbt process, keeps
-    dbt's parse state and prunes old folders.
-
-    dagster-dbt runs `dbt --version` in a subprocess each time the resource is built (once per run) to
-    tell dbt-core from dbt Fusion; that costs 2-8 s a run. Our dbt is always the dbt-core pinned in
-    uv.lock and installed beside this interpreter, so its version is read from the package metadata.
+class FlightdeckDbtCli(dbt_cli_base()):
+    """dagster-dbt's dbt resource for runs: passes environment variables (the warehouse, the window) to
+    the dbt process, starts a warm dbt process when the run sets up (internals/dbt_launcher.py), keeps
+    dbt's parse state and prunes old folders. Built on the lean resource of internals/ while it is on.
     """
 
     _warm: subprocess.Popen | None = PrivateAttr(default=None)
     _warm_dir: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Start the warm dbt process while the run's first steps work (resources/dbt_launcher.py)."""
+        """Start the warm dbt process while the run's first steps work (internals/dbt_launcher.py)."""
         pinned = pinned_dbt_config()
         swapped = [name for name, value in pinned.items() if getattr(self, name) != value]
         if swapped:  # a launchpad's run config must not choose what a run executes
@@ -51,7 +48,7 @@ class FlightdeckDbtCli(DbtCliResource):
                 allow_retries=False,
             )
         super().setup_for_execution(context)
-        if self.dbt_executable != sys.executable:  # configured to run some other dbt directly
+        if self.dbt_executable != sys.executable:  # dbt itself, not the launcher: no warm process
             return
         self._warm_dir = tempfile.mkdtemp(prefix="flightdeck-dbt-")
         self._warm = dbt_launcher.start_warm_process(self._warm_socket, self.project_dir)
@@ -71,16 +68,6 @@ class FlightdeckDbtCli(DbtCliResource):
     def _warm_socket(self) -> str:
         return os.path.join(self._warm_dir or "", "dbt.sock")
 
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(package_version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
-        # dagster-dbt builds a dbt adapter in the run's own process before every invocation (~3 s here)
-        # only to serve `fetch_row_counts()` / `fetch_column_metadata()`, which flightdeck does not use:
-        # row counts come from the loads themselves. Without it those two are unavailable, nothing else.
-        return None
-
     @property
     def _target_dir(self) -> Path:
         """Where `make install`'s parse lives and dagster-dbt puts each invocation's folder."""
@@ -92,6 +79,7 @@ class FlightdeckDbtCli(DbtCliResource):
         dagster-dbt gives the process a copy of this process's environment and takes no `env` argument,
         so the variables are set only while the process is started, then restored.
         """
+        env = {**settings.dbt_env(), **env}  # the warehouse dbt's profile opens
         if self._warm is not None and self._warm.poll() is None:
             env = {**env, dbt_launcher.SOCKET_ENV: self._warm_socket}
         saved = {name: os.environ.get(name) for name in env}
@@ -145,8 +133,11 @@ def pinned_dbt_config() -> dict[str, Any]:
     return {
         "project_dir": str(settings.DBT_PROJECT_DIR),
         "profiles_dir": str(settings.DBT_PROJECT_DIR),
-        "dbt_executable": sys.executable,
-        "global_config_flags": LAUNCHER_ARGS,
+        **(
+            {"dbt_executable": sys.executable, "global_config_flags": LAUNCHER_ARGS}
+            if enabled("warm_dbt")
+            else {"dbt_executable": DBT_EXECUTABLE, "global_config_flags": []}
+        ),
         "profile": None,
         "target": None,
         "state_path": None,
@@ -154,6 +145,5 @@ def pinned_dbt_config() -> dict[str, Any]:
 
 
 def build_dbt_resource() -> FlightdeckDbtCli:
-    settings.apply_defaults()  # the profile reads FLIGHTDECK_DUCKDB_PATH from the environment
     config = pinned_dbt_config()
     return FlightdeckDbtCli(**{k: v for k, v in config.items() if v is not None})

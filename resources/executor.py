@@ -9,7 +9,7 @@
 
 import dagster as dg
 
-from resources import settings
+from flightdeck import settings
 
 
 def build_executor() -> dg.ExecutorDefinition:

@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
-from resources.warehouse import backoff_delays
+from flightdeck.backoff import backoff_delays
 
 
 def redact(url: str) -> str:

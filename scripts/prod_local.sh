@@ -21,7 +21,7 @@ stop_all() { trap '' EXIT INT TERM; kill -TERM 0 2>/dev/null; sleep 5; kill -KIL
 trap stop_all EXIT INT TERM
 # The weather API stands in for the pulled source (in production, point the URL at the real one).
 if [ -z "${FLIGHTDECK_WEATHER_API_URL:-}" ]; then
-  $BIN/python -m services.weather_api --port 8765 & pids+=($!)
+  $BIN/python -m services.demo_weather_api --port 8765 & pids+=($!)
   export FLIGHTDECK_WEATHER_API_URL=http://127.0.0.1:8765
 fi
 $BIN/dagster code-server start -h 127.0.0.1 -p 4266 -f definitions.py --location-name flightdeck & pids+=($!)

@@ -15,12 +15,12 @@ import json
 import time
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from assets.freshness import FAIL, asset_freshness
 from assets.load_checks import VOLUME
 from assets.pipeline_health import FINISHED as FINISHED_STATUSES
-from jobs.sla import JOB_SLA_SECONDS
+from flightdeck.sla import JOB_SLA_SECONDS
+from internals.check_history import failed_check_executions
 from resources.alert_log import raise_alert, run_url, throttle_seconds
 from resources.alerting import Alert, AlertChannels
 from resources.warehouse import DuckDBWarehouse
@@ -36,9 +36,7 @@ def check_failure_alerts(instance: dg.DagsterInstance, asset_graph, after_id: in
     """Failed ERROR-severity check executions with an id above `after_id` (ids grow across checks)."""
     alerts, last = [], after_id
     for check_key in sorted(asset_graph.asset_check_keys, key=str):
-        history = instance.event_log_storage.get_asset_check_execution_history(
-            check_key, limit=100, status={AssetCheckExecutionRecordStatus.FAILED}
-        )
+        history = failed_check_executions(instance, check_key, limit=100)
         for execution in reversed(history):
             if execution.id <= after_id:
                 continue

@@ -1,20 +1,16 @@
 """The file-arrival sensor on landing/flights: new or changed files become (ranged) runs."""
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    PRIORITY_TAG,
-)
 
-from assets.landing import printable, quarantine_file
+from assets.daily_raw import RAW_FLIGHTS_KEY
 from assets.partitions import partition_bounds
-from assets.raw_flights import RAW_FLIGHTS_KEY
 from assets.reference import REFERENCE_ASSETS
+from flightdeck import settings
+from flightdeck.landing import printable, quarantine_file
+from flightdeck.landing_files import LandingCursor, contiguous_ranges, run_key, scan
+from jobs import tags as dagster_tags
 from jobs.pipelines import flights_pipeline_job, reference_job
-from resources import settings
 from resources.landing import LandingArea
-from sensors.landing_files import LandingCursor, contiguous_ranges, run_key, scan
 
 REFERENCE_KEYS = [asset.key for asset in REFERENCE_ASSETS]
 # At most this many consecutive days in one run: a burst of 365 files is one run, not 365 processes.
@@ -42,7 +38,9 @@ def reference_bootstrap(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     if all(instance.get_latest_materialization_event(key) for key in REFERENCE_KEYS):
         return []
     return [
-        dg.RunRequest(run_key="reference-bootstrap", job_name=reference_job.name, tags={PRIORITY_TAG: "1"})
+        dg.RunRequest(
+            run_key="reference-bootstrap", job_name=reference_job.name, tags={dagster_tags.PRIORITY: "1"}
+        )
     ]
 
 
@@ -99,8 +97,8 @@ def flights_landing_sensor(context: dg.SensorEvaluationContext, landing: Landing
             )
         else:
             tags |= {
-                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+                dagster_tags.PARTITION_RANGE_START: first.isoformat(),
+                dagster_tags.PARTITION_RANGE_END: last.isoformat(),
             }
             requests.append(
                 dg.RunRequest(run_key=run_key(files), job_name=flights_pipeline_job.name, tags=tags)

@@ -9,10 +9,10 @@ requests one ranged run of the marts over every loaded day, so history reflects 
 import json
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from assets.raw_flights import RAW_FLIGHTS_KEY
+from assets.daily_raw import RAW_FLIGHTS_KEY
 from assets.reference import REFERENCE_ASSETS
+from jobs import tags as dagster_tags
 from jobs.pipelines import marts_rebuild_job
 
 DATA_VERSION_TAG = "dagster/data_version"
@@ -47,8 +47,8 @@ def reference_change_sensor(context: dg.SensorEvaluationContext):
             skip_reason=dg.SkipReason("reference changed, no marts built yet"), cursor=cursor
         )
     tags = {
-        ASSET_PARTITION_RANGE_START_TAG: loaded[0],
-        ASSET_PARTITION_RANGE_END_TAG: loaded[-1],
+        dagster_tags.PARTITION_RANGE_START: loaded[0],
+        dagster_tags.PARTITION_RANGE_END: loaded[-1],
         "flightdeck/trigger": "reference_change",
         "flightdeck/changed": ",".join(changed),
     }

@@ -32,6 +32,14 @@ Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 sys.path.insert(0, str(ROOT))
 
+# Every setting explicit in the session's environment: resources built from a set variable read it when
+# a run starts (dg.EnvVar), so a test's monkeypatch.setenv reaches them. A process started with none set
+# gets the defaults themselves (tests/test_settings.py).
+from flightdeck import settings  # noqa: E402
+
+for _name, _value in settings.defaults().items():
+    os.environ.setdefault(_name, _value)
+
 
 def printed_by_fresh_python(code: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> str:
     """What `python -c code` prints, in a new interpreter: for what a process does when it starts."""

@@ -4,10 +4,10 @@ import datetime as dt
 
 import duckdb
 
-from assets.daily_loader import Gates, load_window
-from assets.datasets import FLIGHTS
 from assets.gated_load import contract_checked_files, quarantine_unreadable
-from assets.schemas import column_names
+from flightdeck.datasets import FLIGHTS
+from flightdeck.loader import Gates, load_window
+from flightdeck.schemas import column_names
 from resources.landing import LandingArea
 
 # The gates of raw/flights at their defaults.

@@ -1,9 +1,9 @@
 """Launch real runs of the project's jobs on a real instance, as the UI or a sensor would."""
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from definitions import defs
+from jobs import tags as dagster_tags
 from tests.conftest import ROOT
 
 
@@ -19,8 +19,8 @@ def run_job(
     tags = dict(tags or {})
     if partition_range:
         tags |= {
-            ASSET_PARTITION_RANGE_START_TAG: partition_range[0],
-            ASSET_PARTITION_RANGE_END_TAG: partition_range[1],
+            dagster_tags.PARTITION_RANGE_START: partition_range[0],
+            dagster_tags.PARTITION_RANGE_END: partition_range[1],
         }
     return job.execute_in_process(
         instance=instance,

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from resources.circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, CircuitOpenError
+from flightdeck.circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, CircuitOpenError
 from tests.conftest import ROOT
 
 
@@ -64,7 +64,7 @@ def test_a_failed_trial_reopens_for_another_cool_down(tmp_path):
 def _in_other_process(path, code: str) -> str:
     script = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        "from resources.circuit_breaker import CircuitBreaker, CircuitOpenError\n"
+        "from flightdeck.circuit_breaker import CircuitBreaker, CircuitOpenError\n"
         f"b = CircuitBreaker({str(path)!r}, 'api', failure_threshold=2, cooldown_seconds=60, clock=lambda: 1000.0)\n"
     ) + code
     return subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout

@@ -6,7 +6,8 @@ import json
 import pytest
 import yaml
 
-from assets.dbt_args import (
+from flightdeck import settings
+from flightdeck.dbt_args import (
     WINDOW_ENV_VARS,
     build_args,
     build_errors,
@@ -14,7 +15,6 @@ from assets.dbt_args import (
     window_env,
     window_vars,
 )
-from resources import settings
 
 
 def test_window_vars_are_inclusive_iso_dates():

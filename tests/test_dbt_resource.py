@@ -1,6 +1,6 @@
 """The dbt resource: the partition window reaches the models through dbt's process environment, a
 finished invocation's parse becomes the next one's starting point, and a run's dbt command runs in the
-warm dbt process the run started (resources/dbt_launcher.py), with dbt's own output and exit code."""
+warm dbt process the run started (internals/dbt_launcher.py), with dbt's own output and exit code."""
 
 import datetime as dt
 import os
@@ -14,8 +14,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.dbt_args import WINDOW_ENV_VARS, window_env, window_vars
-from resources import dbt_launcher, settings
+from flightdeck import settings
+from flightdeck.dbt_args import WINDOW_ENV_VARS, window_env, window_vars
+from internals import dbt_launcher
 from resources.dbt import LAUNCHER_ARGS, FlightdeckDbtCli
 from tests.conftest import printed_by_fresh_python
 
@@ -158,7 +159,7 @@ def test_an_unused_warm_process_ends_with_its_run(tmp_path):
         [
             sys.executable,
             "-c",
-            "import time; from resources.dbt_launcher import start_warm_process; "
+            "import time; from internals.dbt_launcher import start_warm_process; "
             f"print(start_warm_process({str(orphan_folder / 'dbt.sock')!r}, '.').pid, flush=True); "
             "time.sleep(1)",
         ],
@@ -201,7 +202,7 @@ def test_the_warm_process_prepares_dbt_in_full_and_freezes_it():
     """Every step of the preparation works with the pinned dbt (in the warm process a failed step only
     costs time, so it would go unnoticed there)."""
     probe = (
-        "import gc; from resources.dbt_launcher import prepare_dbt; modules = {}; prepare_dbt(modules); "
+        "import gc; from internals.dbt_launcher import prepare_dbt; modules = {}; prepare_dbt(modules); "
         "print(callable(modules['cli']), gc.get_freeze_count())"
     )
     out = printed_by_fresh_python(

@@ -90,7 +90,7 @@ def test_loading_definitions_leaves_the_collector_running_with_the_definitions_f
 
 def test_loading_definitions_does_not_import_dbt_core():
     """dbt runs in its own process; importing dbt-core here would cost every process ~0.9 s
-    (resources/dagster_dbt_without_core.py)."""
+    (internals/dagster_dbt_without_core.py)."""
     probe = (
         "import sys, definitions; print(sorted(m for m in sys.modules if m == 'dbt' or m.startswith('dbt.')))"
     )

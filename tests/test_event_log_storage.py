@@ -13,8 +13,9 @@ import dagster as dg
 import pytest
 import yaml
 from dagster._core.instance.ref import InstanceRef
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from flightdeck_instance import BatchingSqliteEventLogStorage
+
+from jobs import tags as dagster_tags
 
 ROOT = Path(__file__).resolve().parent.parent
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-03-01")
@@ -44,7 +45,7 @@ def run_range(instance: dg.DagsterInstance, first: str, last: str, fail_from: st
     result = dg.materialize(
         [build_asset(fail_from)],
         instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        tags={dagster_tags.PARTITION_RANGE_START: first, dagster_tags.PARTITION_RANGE_END: last},
         raise_on_error=False,
     )
     return result.success

@@ -9,7 +9,7 @@ import time
 import dagster as dg
 
 from definitions import defs
-from jobs import sla
+from flightdeck import sla
 from resources.alerting import AlertChannels
 from resources.warehouse import DuckDBWarehouse
 from sensors.health_alert_sensor import evaluate, health_alert_sensor

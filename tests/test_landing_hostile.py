@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assets.landing import LandingFileError, inspect
-from assets.schemas import FlightsSchema, column_names
+from flightdeck.landing import LandingFileError, inspect
+from flightdeck.schemas import FlightsSchema, column_names
 from resources.landing import LandingArea
 from sensors.landing_sensor import flights_landing_sensor
 from tests.conftest import DEMO_DIR, ROOT, Env
@@ -152,8 +152,8 @@ def test_a_decompression_bomb_is_quarantined_with_its_reason_in_bounded_memory(t
     def inspected(path: Path) -> tuple[str, int]:
         code = (
             "import datetime as dt, pathlib, resource, sys; sys.path.insert(0, '.')\n"
-            "from assets.landing import inspect, LandingFileError\n"
-            "from assets.schemas import FlightsSchema, column_names\n"
+            "from flightdeck.landing import inspect, LandingFileError\n"
+            "from flightdeck.schemas import FlightsSchema, column_names\n"
             "try:\n"
             f"    inspect(pathlib.Path({str(path)!r}), column_names(FlightsSchema), dt.date(2013, 1, 1),"
             " dt.date(2014, 1, 1), max_bytes=64 << 20); reason = 'ok'\n"

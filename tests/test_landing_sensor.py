@@ -7,8 +7,8 @@ import time
 import dagster as dg
 import pytest
 
+from flightdeck.landing_files import contiguous_ranges
 from resources.landing import LandingArea
-from sensors.landing_files import contiguous_ranges
 from sensors.landing_sensor import flights_landing_sensor
 
 RANGE_START = "dagster/asset_partition_range_start"

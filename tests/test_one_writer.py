@@ -1,6 +1,7 @@
 """One writer on the warehouse at a time, however runs were launched: a `dagster asset materialize` run
-from a shell while a UI backfill and the landing sensor's runs write waits for the writer pool's slot
-instead of overlapping them, and every run succeeds."""
+from a shell while a UI backfill and the landing sensor's runs write waits for the warehouse's writer
+lock instead of overlapping them, and every run succeeds; a writer killed outright releases the lock
+at once."""
 
 import itertools
 import subprocess
@@ -10,7 +11,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from resources.warehouse import WRITER_POOL
 from tests.conftest import ROOT
 from tests.dagster_dev import BIN, dagster_dev, flightdeck_env, launch_backfill, wait_until
 from tests.production_stack import prepare_data
@@ -19,7 +19,7 @@ BACKFILL = [f"2013-01-0{d}" for d in range(1, 8)]
 CLI_DAY = "2013-01-09"
 FLIGHTS_PIPELINE = [["raw", "flights"], ["staging", "stg_flights"], ["marts", "fct_flights"]]
 # Takes the warehouse's lock as soon as it is told to (and can), holds it a few seconds, lets go: the
-# backfill's dbt step then holds the pool's slot while it waits, so the CLI run surely meets the pool.
+# backfill's dbt step then holds the writer lock while it waits, so the CLI run surely meets the lock.
 ANALYST = """
 import sys, time, duckdb
 sys.stdin.readline()
@@ -34,35 +34,20 @@ time.sleep(4)
 con.close()
 print("released", flush=True)
 """
-END_OF_ATTEMPT = {
-    dg.DagsterEventType.STEP_SUCCESS,
-    dg.DagsterEventType.STEP_FAILURE,
-    dg.DagsterEventType.STEP_UP_FOR_RETRY,
-}
+HOLDING, RELEASED = "holding the warehouse writer lock", "released the warehouse writer lock"
 
 
-def writer_steps() -> set[str]:
-    from definitions import defs
-
-    return {
-        a.op.name
-        for a in defs.resolve_asset_graph().assets_defs
-        if a.is_executable and a.op.pool == WRITER_POOL
-    }
-
-
-def step_attempts(instance: dg.DagsterInstance, run_id: str, steps: set[str]):
-    """(start, end, run id, step) of every attempt of the writer steps of one run."""
-    started, attempts = {}, []
+def writer_intervals(instance: dg.DagsterInstance, run_id: str):
+    """(start, end, run id, step) of every time a step of the run held the warehouse's writer lock."""
+    held, intervals = {}, []
     for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is None or event.step_key not in steps:
-            continue
-        if event.event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_RESTARTED):
-            started[event.step_key] = record.timestamp
-        elif event.event_type in END_OF_ATTEMPT and event.step_key in started:
-            attempts.append((started.pop(event.step_key), record.timestamp, run_id, event.step_key))
-    return attempts
+        step = record.step_key
+        if record.user_message == HOLDING:
+            held[step] = record.timestamp
+        elif record.user_message == RELEASED and step in held:
+            intervals.append((held.pop(step), record.timestamp, run_id, step))
+    assert not held, f"a step of {run_id} never released the lock: {held}"
+    return intervals
 
 
 @pytest.mark.slow
@@ -112,8 +97,9 @@ def test_a_cli_run_during_a_ui_backfill_and_sensor_runs_never_overlaps_a_writer(
             assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}, [
                 (r.job_name, r.status) for r in runs
             ]
-            steps = writer_steps()
-            attempts = sorted(a for r in runs for a in step_attempts(instance, r.run_id, steps))
+            attempts = sorted(i for r in runs for i in writer_intervals(instance, r.run_id))
+            writing = {(run_id, step) for _, _, run_id, step in attempts}
+            assert {step for _, step in writing} >= {"raw__flights", "daily_dbt_models"}
             for earlier, later in itertools.pairwise(attempts):
                 assert earlier[1] <= later[0], f"writers overlapped: {earlier} and {later}"
 
@@ -123,8 +109,8 @@ def test_a_cli_run_during_a_ui_backfill_and_sensor_runs_never_overlaps_a_writer(
                 if r.tags.get("dagster/partition") == CLI_DAY and not r.tags.get("dagster/sensor_name")
             ]
             blocked = [
-                r.message for r in instance.all_logs(cli_run.run_id)
-                if r.dagster_event and f"blocked by limit for pool {WRITER_POOL}" in r.message
+                r.user_message for r in instance.all_logs(cli_run.run_id)
+                if r.user_message.startswith("waiting for the warehouse writer lock, held by run")
             ]  # fmt: skip
             assert blocked, "the CLI run never had to wait: nothing was tested"
     finally:

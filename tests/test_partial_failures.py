@@ -179,7 +179,7 @@ def test_a_bad_day_keeps_its_last_good_content_everywhere(env, instance):
 
 
 def test_without_the_private_marking_the_held_back_days_are_still_named(env, instance, monkeypatch):
-    """The stock path (resources/dagster_private.py switched off): the run fails naming the day and its
+    """The stock path (internals/failed_partitions.py switched off): the run fails naming the day and its
     materialization says rejected, but Dagster's partition status does not show it failed."""
     monkeypatch.setenv("FLIGHTDECK_MARK_FAILED_PARTITIONS", "false")
     load_reference(instance)
@@ -208,7 +208,7 @@ def test_a_partition_whose_rows_do_not_reconcile_is_held_back_and_says_why():
     duplicate); no file makes it fail, so it is judged here on a partition's figures alone."""
     import datetime as dt
 
-    from assets.daily_loader import RECONCILES, Gates, PartitionLoad, row_gate_failures
+    from flightdeck.loader import RECONCILES, Gates, PartitionLoad, row_gate_failures
 
     gates = Gates(max_quarantine_rate=0.5, min_volume_fraction=0.5)
     day = dt.date(2013, 1, 2)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.health_metrics import percentile
+from flightdeck.health_metrics import percentile
 from tests.runs import failure_messages, run_job, run_reconstructed
 
 

@@ -155,8 +155,8 @@ def test_a_window_of_mixed_formats_keeps_each_rows_own_file_date_and_line(env):
 def test_badly_named_files_are_refused_by_the_contract(env, name, reason):
     import datetime as dt
 
-    from assets.landing import LandingFileError, inspect, quarantine_file
-    from assets.schemas import FlightsSchema, column_names
+    from flightdeck.landing import LandingFileError, inspect, quarantine_file
+    from flightdeck.schemas import FlightsSchema, column_names
 
     path = env.landing / name
     shutil.copy(env.landing_file(DAY), path)

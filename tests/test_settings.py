@@ -1,6 +1,7 @@
 """Every FLIGHTDECK_* setting is validated once, when definitions load: a bad value fails naming the
 variable, its value (secrets redacted) and what is allowed, before anything is written."""
 
+import json
 import os
 import subprocess
 
@@ -9,8 +10,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from resources import settings
-from tests.conftest import ROOT
+from flightdeck import settings
+from tests.conftest import ROOT, printed_by_fresh_python
 
 BAD = [
     ("FLIGHTDECK_MIN_VOLUME_FRACTION", "1.5", "a number >= 0 and <= 1"),
@@ -103,3 +104,20 @@ def test_definitions_fail_to_load_on_a_bad_setting_and_nothing_is_written(tmp_pa
     assert done.returncode != 0
     assert "FLIGHTDECK_MIN_VOLUME_FRACTION='50%': expected a number >= 0 and <= 1" in done.stderr
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_loading_the_definitions_reads_the_environment_and_never_writes_it(tmp_path):
+    """With no FLIGHTDECK_* variable set, the definitions load with the defaults and the process's
+    environment is left as it was; a set variable stays an EnvVar, so the UI never shows its value."""
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTDECK_")}
+    code = (
+        "import os, json; before = dict(os.environ); import definitions; "
+        "from definitions import defs; r = defs.resources; "
+        "print(json.dumps([dict(os.environ) == before, r['warehouse'].path, "
+        "type(r['reference_db'].url).__name__]))"
+    )
+    unchanged, path, url_kind = json.loads(printed_by_fresh_python(code, env=bare))
+    assert unchanged and path == str(ROOT / "data" / "warehouse.duckdb") and url_kind == "str"
+    set_url = bare | {"FLIGHTDECK_REFERENCE_DB_URL": f"sqlite:///{tmp_path / 'r.sqlite'}"}
+    unchanged, _, url_kind = json.loads(printed_by_fresh_python(code, env=set_url))
+    assert unchanged and url_kind == "EnvVar"

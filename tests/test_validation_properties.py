@@ -8,10 +8,10 @@ import pandera.pandas as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assets.daily_loader import load_window
-from assets.datasets import FLIGHTS
-from assets.landing import inspect
-from assets.schemas import FlightsSchema, column_names
+from flightdeck.datasets import FLIGHTS
+from flightdeck.landing import inspect
+from flightdeck.loader import load_window
+from flightdeck.schemas import FlightsSchema, column_names
 from tests.conftest import DEMO_DIR
 from tests.loading import OPEN_GATES
 
@@ -208,7 +208,7 @@ def test_compiled_text_and_typed_expressions_match_their_plain_definitions(value
     and a column's one-predicate `fails` is true exactly when one of its named checks is."""
     import duckdb
 
-    from assets.sql_validation import compile_model
+    from flightdeck.sql_validation import compile_model
 
     [compiled] = [c for c in compile_model(FlightsSchema) if c.name == column]
     each_check = ", ".join(f"COALESCE({p}, false)" for _, p in compiled.failures)

@@ -1,6 +1,8 @@
-"""Warehouse connections: short-lived, lock conflicts retried with bounded backoff then a clear error."""
+"""Warehouse connections: short-lived, lock conflicts retried with bounded backoff then a clear error;
+the writer lock every writing step holds."""
 
 import random
+import signal
 import subprocess
 import sys
 import textwrap
@@ -8,7 +10,9 @@ import time
 
 import pytest
 
-from resources.warehouse import DuckDBWarehouse, WarehouseLockedError, backoff_delays
+from flightdeck.backoff import backoff_delays
+from resources.warehouse import DuckDBWarehouse, WarehouseLockedError, WriterLockTimeout, writer_lock
+from tests.conftest import ROOT
 
 
 def test_backoff_is_exponential_jittered_and_capped():
@@ -57,3 +61,32 @@ def test_a_lock_held_too_long_fails_with_a_clear_message(tmp_path):
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+HOLD_WRITER_LOCK = """
+import sys, time
+from pathlib import Path
+from resources.warehouse import writer_lock
+with writer_lock(Path(sys.argv[1]), {"run": "run-that-holds", "step": "raw__flights"}, 5):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_the_writer_lock_says_who_holds_it_bounds_the_wait_and_dies_with_its_holder(tmp_path):
+    path = tmp_path / "w.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITER_LOCK, str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        held_by = r"held by run run-that-holds, step raw__flights, pid \d+"
+        with pytest.raises(WriterLockTimeout, match=held_by), writer_lock(path, {"run": "w"}, timeout=1):
+            pass
+        holder.send_signal(signal.SIGKILL)  # no clean exit: the kernel releases the lock
+        holder.wait(timeout=10)
+        started = time.monotonic()
+        with writer_lock(path, {"run": "next"}, timeout=5):
+            assert time.monotonic() - started < 1
+    finally:
+        holder.kill()

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from resources.circuit_breaker import OPEN, CircuitOpenError
+from flightdeck.circuit_breaker import OPEN, CircuitOpenError
 from resources.weather_api import WeatherApiClient, WeatherApiRejected, WeatherApiUnavailable
-from services.weather_api import observations_payload
+from services.demo_weather_api import observations_payload
 from tests.dagster_dev import free_port
 from tests.weather_faults import faulty_weather_api
 

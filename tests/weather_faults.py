@@ -1,4 +1,4 @@
-"""A weather API on 127.0.0.1 that injects faults: the real contract (services.weather_api) with a
+"""A weather API on 127.0.0.1 that injects faults: the real contract (services.demo_weather_api) with a
 queue of faults, each consumed by one request, then correct answers."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections import Counter, deque
 from contextlib import contextmanager
 from urllib.parse import parse_qs, urlparse
 
-from services.weather_api import WeatherHandler, observations_payload, serve
+from services.demo_weather_api import WeatherHandler, observations_payload, serve
 from tests.dagster_dev import free_port
 
 

@@ -15,9 +15,11 @@ of each event.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
+import dagster
 from dagster._core.events import ASSET_CHECK_EVENTS, DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -37,6 +39,22 @@ CHECK_PLANNED = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
 EVENT_BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 # 500 events x 9 columns stays far below SQLite's bound-parameter limit (32,766).
 DEFAULT_EVENT_BATCH_SIZE = "500"
+# Its switch and the Dagster it was verified with, as for every part of internals/ (this package is loaded
+# by dagster.yaml in processes that may not have flightdeck on their path, so it checks them itself).
+SWITCH_ENV = "FLIGHTDECK_BATCHED_EVENT_LOG"
+VERIFIED_DAGSTER = "1.13."
+
+
+def batching_enabled() -> bool:
+    if os.environ.get(SWITCH_ENV, "true").strip().lower() not in ("1", "true", "yes", "on"):
+        return False
+    if not dagster.__version__.startswith(VERIFIED_DAGSTER):
+        logging.getLogger("flightdeck.internals").warning(
+            f"flightdeck internals: batched_event_log is off (dagster {dagster.__version__} is not the "
+            f"{VERIFIED_DAGSTER}x it was verified with); the stock path runs"
+        )
+        return False
+    return True
 
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
@@ -54,7 +72,9 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         self._inst_data = inst_data
         # Every process that loads this instance (CLI, webserver, daemon, run worker) emits events; the
         # batch path is only taken when Dagster sees this variable, so turn it on unless the user chose.
-        os.environ.setdefault(EVENT_BATCH_SIZE_ENV, DEFAULT_EVENT_BATCH_SIZE)
+        self._batching = batching_enabled()
+        if self._batching:
+            os.environ.setdefault(EVENT_BATCH_SIZE_ENV, DEFAULT_EVENT_BATCH_SIZE)
 
     def register_instance(self, instance) -> None:
         # Where Dagster's default SQLite event log lives, <instance home>/history/runs, so switching storages
@@ -72,6 +92,9 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         return cls(inst_data=inst_data)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        if not self._batching:
+            super().store_event_batch(events)
+            return
         bulk = [e for e in events if e.is_dagster_event and e.dagster_event_type in BULK_ASSET_EVENTS]
         checks = [e for e in events if e.is_dagster_event and e.dagster_event_type in ASSET_CHECK_EVENTS]
         if len(bulk) + len(checks) != len(events) or len({e.run_id for e in events}) != 1:

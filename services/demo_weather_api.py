@@ -5,7 +5,7 @@ It stands in for the pulled source a real deployment calls (the contract is in t
 local date; 404 for an unknown station, 400 for a bad date. `make dev` starts it beside `dagster dev`;
 tests start their own (tests/weather_faults.py adds fault injection on top of `WeatherHandler`).
 
-Run: `python -m services.weather_api --port 8765`
+Run: `python -m services.demo_weather_api --port 8765`
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ no dep_time, 717 completed flights have no arr_delay, 2,512 flights have no tail
 (tail numbers missing from planes, destinations missing from airports) are reported by warning checks in
 dbt, never used to reject a flight.
 
-The loader compiles these models to DuckDB predicates (see `assets/sql_validation.py`) so validation runs
+The loader compiles these models to DuckDB predicates (see `flightdeck/sql_validation.py`) so validation runs
 vectorised inside DuckDB; tests run pandera itself on the same data and assert both agree.
 """
 

@@ -30,9 +30,9 @@ from pathlib import Path
 import duckdb
 import pandera.pandas as pa
 
-from assets.landing import LandingFile
-from assets.sql_validation import CompiledColumn, any_failure_sql, compile_model, failure_reasons_sql
-from assets.warehouse_schema import ensure_dataset_tables
+from flightdeck.landing import LandingFile
+from flightdeck.sql_validation import CompiledColumn, any_failure_sql, compile_model, failure_reasons_sql
+from flightdeck.warehouse_ddl import ensure_dataset_tables
 
 # Crash-safety tests (tests/test_crash_safety.py) set this to a file path: the first load to reach the
 # commit writes its pid there and waits inside the open transaction, so the test can SIGKILL it mid-write.
@@ -46,6 +46,16 @@ def pause_for_crash_test() -> None:
         time.sleep(600)
 
 
+# Gate names, as the asset checks that report them are named (assets/load_checks.py).
+RECONCILES = "rows_reconcile"
+QUARANTINE_RATE = "quarantine_rate_below_threshold"
+VOLUME = "volume_within_expected_range"
+# The volume gate needs this many earlier days with rows before it judges a day.
+MIN_HISTORY_DAYS = 3
+# A partition whose file could not be used at all (missing, broken contract, unreadable).
+FILE_PROBLEM = "landing_file"
+
+
 @dataclass(frozen=True)
 class DailyDataset:
     name: str  # table name in raw/quarantine, and the landing folder
@@ -55,16 +65,15 @@ class DailyDataset:
     natural_key: tuple[str, ...]
     # Extra row rules beyond the model: (reason, SQL predicate over the text columns "<name>").
     row_rules: tuple[tuple[str, str], ...] = ()
-
-
-# Gate names, as the asset checks that report them are named (assets/load_checks.py).
-RECONCILES = "rows_reconcile"
-QUARANTINE_RATE = "quarantine_rate_below_threshold"
-VOLUME = "volume_within_expected_range"
-# The volume gate needs this many earlier days with rows before it judges a day.
-MIN_HISTORY_DAYS = 3
-# A partition whose file could not be used at all (missing, broken contract, unreadable).
-FILE_PROBLEM = "landing_file"
+    # What the catalog shows and how each load is judged: its raw asset is built from these alone
+    # (assets/daily_raw.py).
+    description: str = ""
+    key_columns: tuple[str, ...] = ()  # their null rates are reported with every load
+    max_quarantine_rate_setting: str = "FLIGHTDECK_MAX_QUARANTINE_RATE"
+    blocking_gates: frozenset[str] = frozenset({RECONCILES, QUARANTINE_RATE, VOLUME})
+    kinds: frozenset[str] = frozenset({"duckdb", "pandera"})
+    # Its files are pushed to landing/<name>/ (the asset reads them); False: the asset fetches them.
+    pushed: bool = True
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from assets.sql_validation import CompiledColumn
+from flightdeck.sql_validation import CompiledColumn
 
 LINEAGE_COLUMNS = "_source_file VARCHAR, _source_line BIGINT, _run_id VARCHAR, _loaded_at TIMESTAMPTZ"
 

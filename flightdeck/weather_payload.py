@@ -10,14 +10,25 @@ is not). Wrong types and observations of another local date are row quarantine r
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from assets.datasets import MISSING_FIELD, WEATHER
-from assets.schemas import column_names
-from resources.weather_api import WeatherResponse
+from flightdeck.datasets import MISSING_FIELD, WEATHER
+from flightdeck.schemas import column_names
+
+
+@dataclass(frozen=True)
+class WeatherResponse:
+    station: str
+    day: dt.date
+    url: str
+    body: bytes
+    attempts: int
+
 
 OBSERVATION_FIELDS = column_names(WEATHER.model)[1:]  # everything but origin, which the envelope gives
 

@@ -1,4 +1,4 @@
-"""The one place flightdeck reaches into Dagster's private API for partition status; switchable.
+"""Held-back partitions shown failed, through Dagster's private event API; switchable (internals/).
 
 Why: Dagster 1.13 cannot fail one partition of a ranged step (dagster-io/dagster#17836, #18123): a step
 that succeeds materializes every partition of its range. flightdeck holds a bad day back on its own,
@@ -8,33 +8,16 @@ was not followed by a materialization (`partition_status_cache.build_failed_and_
 subset`). So, at the end of such a run, this module records a new planned event for each held-back
 (asset, partition), and the run then fails: Dagster then shows exactly those partitions failed.
 
-The stock path (`FLIGHTDECK_MARK_FAILED_PARTITIONS=false`, or another Dagster minor version): nothing
+The stock path (`FLIGHTDECK_MARK_FAILED_PARTITIONS=false`, or another Dagster minor version, internals/): nothing
 private is called; the run still fails naming the held-back days and each of their materializations
 says `outcome: rejected` with the reason, but the partition status bar shows them materialized.
 """
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
-SWITCH_ENV = "FLIGHTDECK_MARK_FAILED_PARTITIONS"
-# The Dagster minor versions whose partition-status logic this module was verified against.
-VERIFIED_DAGSTER = ("1.13.",)
-
-
-def enabled(log=None) -> bool:
-    if os.environ.get(SWITCH_ENV, "true").strip().lower() in ("0", "false", "no", "off"):
-        return False
-    if not dg.__version__.startswith(VERIFIED_DAGSTER):
-        if log:
-            log.warning(
-                f"dagster {dg.__version__} is not one flightdeck's failed-partition marking was verified "
-                f"with ({', '.join(VERIFIED_DAGSTER)}x): held-back partitions are named, not marked failed"
-            )
-        return False
-    return True
+from internals import enabled
 
 
 def mark_partitions_failed(
@@ -42,7 +25,7 @@ def mark_partitions_failed(
 ) -> bool:
     """Record a materialization attempt of every (key, partition) in `run`, which must then fail.
     Returns whether it did (False on the stock path)."""
-    if not enabled(log):
+    if not enabled("mark_failed_partitions"):
         return False
     from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent
 

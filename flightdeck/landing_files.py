@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assets.landing import LandingFileError, file_sha256, is_candidate, partition_date_of, symlink_error
+from flightdeck.landing import LandingFileError, file_sha256, is_candidate, partition_date_of, symlink_error
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The one module that knows the environment.
 
-Every environment variable flightdeck reads is named here with its default. `apply_defaults()` fills
-in the ones that are unset, so resources can be fed by `dg.EnvVar` everywhere and the same code runs in
-dev, test and prod: only the environment differs.
+Every environment variable flightdeck reads is named here with its default; `get()` is the value in
+force (an unset or empty variable means its default). The environment is read, never written: child
+processes that need a setting (dbt) are handed it explicitly (`dbt_env()`). The same code runs in dev,
+test and prod: only the environment differs.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ STEP_TIMEOUT = "FLIGHTDECK_STEP_TIMEOUT_SECONDS"
 MAX_FILE_MB = "FLIGHTDECK_MAX_FILE_MB"
 LANDING_SETTLE_SECONDS = "FLIGHTDECK_LANDING_SETTLE_SECONDS"
 MARK_FAILED_PARTITIONS = "FLIGHTDECK_MARK_FAILED_PARTITIONS"
+# The switches of internals/ (private or undocumented Dagster and dbt behaviour), each default on.
+DBT_WITHOUT_CORE = "FLIGHTDECK_DBT_WITHOUT_CORE"
+WARM_DBT = "FLIGHTDECK_WARM_DBT"
+GC_PAUSE = "FLIGHTDECK_GC_PAUSE"
+BATCHED_EVENT_LOG = "FLIGHTDECK_BATCHED_EVENT_LOG"
 # Set by flightdeck itself for its child processes (dbt's window, the warm dbt server) or by its tests.
 INTERNAL = {
     "FLIGHTDECK_WINDOW_MIN_DATE",
@@ -118,6 +124,10 @@ def defaults() -> dict[str, str]:
         # A file must be quiet this long before the landing sensor reads it (writers without temp names).
         LANDING_SETTLE_SECONDS: "5",
         MARK_FAILED_PARTITIONS: "true",
+        DBT_WITHOUT_CORE: "true",
+        WARM_DBT: "true",
+        GC_PAUSE: "true",
+        BATCHED_EVENT_LOG: "true",
     }
 
 
@@ -127,16 +137,17 @@ def private_files() -> None:
     os.umask(0o077)
 
 
-def apply_defaults() -> None:
-    """Set every unset (or empty) setting to its default; explicit values always win."""
-    for name, value in defaults().items():
-        if not os.environ.get(name):
-            os.environ[name] = value
-
-
 def get(name: str) -> str:
-    apply_defaults()
-    return os.environ[name]
+    return os.environ.get(name) or defaults()[name]
+
+
+def flag(name: str) -> bool:
+    return get(name).strip().lower() in ("1", "true", "yes", "on")
+
+
+def dbt_env() -> dict[str, str]:
+    """What dbt's profile (dbt_project/profiles.yml) reads from its environment."""
+    return {name: get(name) for name in (DUCKDB_PATH, DUCKDB_MEMORY_LIMIT)}
 
 
 def data_dir() -> Path:
@@ -275,6 +286,10 @@ CHECKS: dict[str, Callable[[str], str | None]] = {
     MAX_FILE_MB: _number(float, 0, low_open=True),
     LANDING_SETTLE_SECONDS: _SECONDS,
     MARK_FAILED_PARTITIONS: _BOOL,
+    DBT_WITHOUT_CORE: _BOOL,
+    WARM_DBT: _BOOL,
+    GC_PAUSE: _BOOL,
+    BATCHED_EVENT_LOG: _BOOL,
 }
 # Settings whose value may hold a credential: shown redacted in any message.
 SECRET_URLS = {REFERENCE_DB_URL, WEATHER_API_URL, ALERT_WEBHOOK_URL, CELERY_BROKER_URL, CELERY_BACKEND_URL}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandera.pandas as pa
 
-from assets.schemas import MAX_SIGNIFICANT_DIGITS, NUMBER_SPELLING
+from flightdeck.schemas import MAX_SIGNIFICANT_DIGITS, NUMBER_SPELLING
 
 _DUCKDB_TYPES = {
     "Int64": "BIGINT",
@@ -139,7 +139,7 @@ def compile_model(model: type[pa.DataFrameModel]) -> list[CompiledColumn]:
 
 
 def _whole_number_spelling(trimmed: str) -> str:
-    """The `whole_numbers` parser of `assets/schemas.py` as one more CASE branch of an integer column:
+    """The `whole_numbers` parser of `flightdeck/schemas.py` as one more CASE branch of an integer column:
     only values that are not plain integers get here, so the common path costs nothing more."""
     mantissa = f"regexp_replace(regexp_extract({trimmed}, '^[+-]?([0-9.]+)', 1), '[.]', '', 'g')"
     digits = f"length(trim({mantissa}, '0'))"

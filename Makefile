@@ -56,11 +56,11 @@ test: install browser  ## Every test, the browser tests included, then the core 
 	$(BIN)/pytest -n 2 --dist loadfile
 	$(MAKE) --no-print-directory test-stock
 
-# The core pipeline tests (end to end through the marts, idempotency, quarantine, backfills) once more with
+# The core pipeline tests (end to end through the marts, idempotency, quarantine, ranged windows) once more with
 # every part of internals/ switched off: the stock Dagster / dagster-dbt path keeps working.
 STOCK_PATH := FLIGHTDECK_MARK_FAILED_PARTITIONS=false FLIGHTDECK_DBT_WITHOUT_CORE=false \
   FLIGHTDECK_WARM_DBT=false FLIGHTDECK_GC_PAUSE=false FLIGHTDECK_BATCHED_EVENT_LOG=false
-STOCK_TESTS := tests/test_pipeline.py tests/test_quarantine.py tests/test_backfill_cli.py
+STOCK_TESTS := tests/test_pipeline.py tests/test_quarantine.py
 test-stock: install  ## The core pipeline tests with every part of internals/ off
 	env $(STOCK_PATH) $(BIN)/pytest -n 2 --dist loadfile $(STOCK_TESTS)
 

@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -16,7 +15,7 @@ import yaml
 
 from sensors.alert_sensors import is_flightdeck_run
 from tests.conftest import DEMO_DIR, ROOT
-from tests.dagster_dev import BIN, dagster_dev, flightdeck_env, free_port, wait_until
+from tests.dagster_dev import BIN, dagster_dev, flightdeck_env, wait_until
 
 
 def failure_alerts(data) -> dict[str, dict] | None:
@@ -114,36 +113,3 @@ def test_runs_of_another_project_on_the_same_instance_are_not_flightdecks():
     assert not is_flightdeck_run(run("__ASSET_JOB", {dg.AssetKey(["their", "table"])}), repository)
     assert not is_flightdeck_run(run("their_job"), repository)
     assert not is_flightdeck_run(run("__ASSET_JOB"), repository)
-
-
-@pytest.mark.slow
-def test_a_failed_run_launched_by_a_schedule_alerts_once(tmp_path):
-    """The daemon's own schedule loop launches the run: weather_daily is set to pull a minute or two
-    from now, over partitions that include yesterday, from an API where nothing listens."""
-    data = tmp_path / "data"
-    (data / "landing" / "flights").mkdir(parents=True)
-    shutil.copy(DEMO_DIR / "reference.sqlite", data / "reference.sqlite")
-    now = datetime.now(UTC)
-    tick = (now + timedelta(seconds=150)).replace(second=0, microsecond=0)  # after dagster dev is up
-    yesterday = (tick - timedelta(days=1)).date()
-    settings = {
-        "FLIGHTDECK_PARTITION_START": (yesterday - timedelta(days=2)).isoformat(),
-        "FLIGHTDECK_PARTITION_END": (tick + timedelta(days=1)).date().isoformat(),
-        "FLIGHTDECK_WEATHER_PULL_TIME": tick.strftime("%H:%M"),
-        "FLIGHTDECK_WEATHER_API_URL": f"http://127.0.0.1:{free_port()}",
-        "FLIGHTDECK_WEATHER_MAX_ATTEMPTS": "1",
-    }
-    with dagster_dev(data, tmp_path / "dagster_home", extra_env=settings) as (_, instance):
-
-        def scheduled_failure():
-            runs = instance.get_runs(dg.RunsFilter(tags={"dagster/schedule_name": "weather_daily"}))
-            return runs if runs and all(r.status == dg.DagsterRunStatus.FAILURE for r in runs) else None
-
-        [run] = wait_until(scheduled_failure, timeout=420, interval=2, what="the schedule's failed run")
-        assert run.tags["dagster/partition"] == yesterday.isoformat()
-        alerts = wait_until(
-            lambda: (a := failure_alerts(data)) and run.run_id in a and a,
-            timeout=180, interval=2, what="the schedule run's alert",
-        )  # fmt: skip
-    assert list(alerts) == [run.run_id]
-    assert alerts[run.run_id]["job"] == "weather_pipeline"

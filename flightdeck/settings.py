@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -71,13 +72,15 @@ INTERNAL = {
 }
 
 
-def _data_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR) or PROJECT_ROOT / "data").resolve()
-
-
 def defaults() -> dict[str, str]:
     """Default of every setting, derived from FLIGHTDECK_DATA_DIR where it is a path."""
-    data = _data_dir()
+    return dict(_defaults_for(os.environ.get(DATA_DIR) or ""))
+
+
+@functools.cache
+def _defaults_for(data_dir: str) -> dict[str, str]:
+    """Computed once per data dir: `get()` falls back to it on every read of an unset setting."""
+    data = Path(data_dir or PROJECT_ROOT / "data").resolve()
     return {
         DATA_DIR: str(data),
         DUCKDB_PATH: str(data / "warehouse.duckdb"),
@@ -138,7 +141,7 @@ def private_files() -> None:
 
 
 def get(name: str) -> str:
-    return os.environ.get(name) or defaults()[name]
+    return os.environ.get(name) or _defaults_for(os.environ.get(DATA_DIR) or "")[name]
 
 
 def flag(name: str) -> bool:

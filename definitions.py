@@ -12,16 +12,17 @@ settings.validate()
 
 import dagster as dg
 
-from assets.daily_raw import LANDING_ASSETS, raw_key
+from assets.common.daily_raw import raw_key
+from assets.common.partition_outcomes import all_partitions_loaded_check
+from assets.common.policies import with_freshness
 from assets.dbt_models import daily_dbt_models
-from assets.partition_outcomes import all_partitions_loaded_check
-from assets.pipeline_health import pipeline_health
-from assets.policies import with_freshness
-from assets.raw_weather import raw_weather
+from assets.flights import LANDING_ASSETS
+from assets.ops import pipeline_health
 from assets.reference import REFERENCE_ASSETS
+from assets.weather import raw_weather
 from flightdeck.datasets import DAILY_DATASETS
 from jobs.pipelines import (
-    flights_pipeline_job,
+    LANDING_JOBS,
     marts_rebuild_job,
     ops_job,
     reference_job,
@@ -32,7 +33,7 @@ from resources.executor import build_executor
 from resources.registry import build_resources
 from sensors.alert_sensors import run_failure_alert_sensor, run_recovery_alert_sensor
 from sensors.health_alert_sensor import health_alert_sensor
-from sensors.landing_sensor import flights_landing_sensor
+from sensors.landing_sensor import LANDING_SENSORS
 from sensors.reference_change_sensor import reference_change_sensor
 
 settings.private_files()  # every process that runs flightdeck's code: runs, sensors, the CLI
@@ -45,10 +46,10 @@ partition_outcome_checks = [
 defs = dg.Definitions(
     assets=[*LANDING_ASSETS, raw_weather, *REFERENCE_ASSETS, daily_dbt_models, pipeline_health],
     asset_checks=partition_outcome_checks,
-    jobs=[flights_pipeline_job, weather_pipeline_job, reference_job, marts_rebuild_job, ops_job],
+    jobs=[*LANDING_JOBS.values(), weather_pipeline_job, reference_job, marts_rebuild_job, ops_job],
     schedules=[reference_nightly_schedule, ops_nightly_schedule, weather_daily_schedule],
     sensors=[
-        flights_landing_sensor,
+        *LANDING_SENSORS,
         reference_change_sensor,
         run_failure_alert_sensor,
         run_recovery_alert_sensor,

@@ -10,9 +10,8 @@ from typing import Any
 
 import dagster as dg
 
-from assets.partitions import DAILY_PARTITIONS, window_dates
-from assets.policies import OWNERS, RANGED_BACKFILL, within_step_timeout
-from flightdeck import settings
+from assets.common.partitions import DAILY_PARTITIONS, window_dates
+from assets.common.policies import OWNERS, RANGED_BACKFILL, within_step_timeout
 from flightdeck.datasets import DAILY_DATASETS
 from flightdeck.dbt_args import build_args, build_errors, mentions_lock_conflict, window_env, window_vars
 from flightdeck.sql_validation import compile_model
@@ -24,10 +23,10 @@ from internals.dagster_dbt_without_core import (
     DbtCliInvocation,
     dbt_assets,
 )
-from resources.dbt import FlightdeckDbtCli
+from resources.dbt import DBT_PROJECT, FlightdeckDbtCli
 from resources.warehouse import WRITER_POOL, DuckDBWarehouse
 
-DBT_MANIFEST = settings.DBT_PROJECT_DIR / "target" / "manifest.json"
+DBT_MANIFEST = DBT_PROJECT.manifest_path
 if not DBT_MANIFEST.exists():
     raise FileNotFoundError(f"{DBT_MANIFEST} is missing: run `make install` (it runs `dbt parse` once)")
 
@@ -57,17 +56,71 @@ def run_dbt_build(
     dbt_vars: dict[str, str],
     warehouse: DuckDBWarehouse,
 ) -> Iterator[Any]:
+    """dbt build over the window. The marts' events are held until dbt has published them and let go of
+    the warehouse: each mart's materialization then carries the rows it holds for the window."""
     invocation = dbt.cli_with_env(build_args(), window_env(dbt_vars), context=context, raise_on_error=False)
+    held = []
     with within_step_timeout(invocation.process.terminate, "dbt build"):
-        yield from invocation.stream()
+        for event in invocation.stream():
+            if mart_of(context, event):
+                held.append(event)
+            else:
+                yield event
         if not invocation.is_successful():
+            yield from held
             mark_unpublished_marts_failed(context)
             raise_build_failure(invocation, warehouse)
+    yield from with_window_row_counts(context, held, warehouse)
     try:
         dbt.keep_parse_state(invocation)
         dbt.prune_invocation_folders()
     except OSError as exc:  # housekeeping only: the build succeeded and its events are recorded
         context.log.warning(f"dbt housekeeping failed, the next run may re-parse the project: {exc}")
+
+
+def mart_of(context: dg.AssetExecutionContext, event: Any) -> str | None:
+    """The mart an Output or a check result of the dbt stream is about, if it is about a mart."""
+    if isinstance(event, dg.Output):
+        key = context.asset_key_for_output(event.output_name)
+    else:
+        key = getattr(event, "asset_key", None)
+    return key.path[1] if key is not None and key.path[0] == "marts" else None
+
+
+def with_window_row_counts(context: dg.AssetExecutionContext, events: list, warehouse: DuckDBWarehouse):
+    """The marts' held events; each partition's materialization of a mart gets the rows the mart holds
+    for that day (`dagster/row_count`), and all of them the window's total (`window_rows`)."""
+    first, last = window_dates(context)
+    columns = mart_partition_columns()
+    outputs = {
+        mart_of(context, e): context.asset_key_for_output(e.output_name)
+        for e in events
+        if isinstance(e, dg.Output)
+    }
+    with warehouse.connect() as con:
+        per_day = {
+            mart: dict(
+                con.execute(
+                    f"SELECT strftime({columns[mart]}, '%Y-%m-%d'), count(*) FROM marts.{mart} "
+                    f"WHERE {columns[mart]} BETWEEN ? AND ? GROUP BY 1",
+                    [first, last],
+                ).fetchall()
+            )
+            for mart in outputs
+        }
+    partitions = context.partition_keys
+    for mart, key in outputs.items():
+        for partition in partitions:
+            context.add_asset_metadata(
+                {"dagster/row_count": per_day[mart].get(partition, 0)}, asset_key=key, partition_key=partition
+            )
+    for event in events:
+        if isinstance(event, dg.Output):
+            mart = mart_of(context, event)
+            event = event.with_metadata(
+                {**event.metadata, "window": f"{first}...{last}", "window_rows": sum(per_day[mart].values())}
+            )
+        yield event
 
 
 def mark_unpublished_marts_failed(context: dg.AssetExecutionContext) -> None:
@@ -99,6 +152,7 @@ def raise_build_failure(invocation: DbtCliInvocation, warehouse: DuckDBWarehouse
 
 @dbt_assets(
     manifest=DBT_MANIFEST,
+    project=DBT_PROJECT,
     # Every model and test of the project (dagster-dbt's default selection, `fqn:*`; the ephemeral models
     # are inlined, not assets): every other model follows the daily partitions, which
     # tests/test_dbt_selection.py holds. A narrower selection would need dbt-core in this process

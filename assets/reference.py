@@ -11,12 +11,12 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from assets import load_checks
-from assets.policies import OWNERS, TRANSIENT_RETRY, retry_only_transient
+from assets.common import load_checks
+from assets.common.policies import OWNERS, TRANSIENT_RETRY, retry_only_transient
 from flightdeck import settings
 from flightdeck.loader import PartitionLoad
 from flightdeck.schemas import REFERENCE_SCHEMAS
-from flightdeck.warehouse_ddl import QUARANTINE_COLUMNS
+from flightdeck.warehouse_ddl import ensure_reference_tables
 from resources.reference_db import ReferenceDatabase
 from resources.warehouse import WRITER_POOL, DuckDBWarehouse, WarehouseLockedError
 
@@ -68,8 +68,7 @@ def build_reference_asset(table: str) -> dg.AssetsDefinition:
             warehouse.writer(context),
             warehouse.connect() as con,
         ):
-            con.execute("CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS quarantine")
-            con.execute(f"CREATE TABLE IF NOT EXISTS quarantine.{table} ({QUARANTINE_COLUMNS})")
+            ensure_reference_tables(con, table)
             con.register("valid_rows", valid)
             con.register("bad_rows", bad.assign(line=bad.index + 1))
             con.execute("BEGIN TRANSACTION")

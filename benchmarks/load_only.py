@@ -14,7 +14,7 @@ warnings.filterwarnings("ignore")
 
 import duckdb  # noqa: E402
 
-from assets.gated_load import contract_checked_files  # noqa: E402
+from assets.common.gated_load import contract_checked_files  # noqa: E402
 from flightdeck.datasets import FLIGHTS  # noqa: E402
 from flightdeck.loader import Gates, load_window  # noqa: E402
 from resources.landing import LandingArea  # noqa: E402

@@ -1,5 +1,5 @@
 """The daily datasets, each declared once: how its landing files map onto the generic validated loader,
-what the catalog says about it and how each load is judged. assets/daily_raw.py builds each one's raw
+what the catalog says about it and how each load is judged. assets/common/daily_raw.py builds each one's raw
 asset, gates and metadata from its declaration alone."""
 
 from flightdeck import settings
@@ -47,7 +47,7 @@ WEATHER = DailyDataset(
     # weather columns null; that is reported, but it must not block the flights marts.
     blocking_gates=frozenset({RECONCILES, QUARANTINE_RATE}),
     kinds=frozenset({"duckdb", "pandera", "api"}),
-    pushed=False,  # pulled by its asset (assets/raw_weather.py), landed like a pushed file
+    pushed=False,  # pulled by its asset (assets/weather.py), landed like a pushed file
 )
 
 DAILY_DATASETS = (FLIGHTS, WEATHER)

@@ -46,7 +46,7 @@ def pause_for_crash_test() -> None:
         time.sleep(600)
 
 
-# Gate names, as the asset checks that report them are named (assets/load_checks.py).
+# Gate names, as the asset checks that report them are named (assets/common/load_checks.py).
 RECONCILES = "rows_reconcile"
 QUARANTINE_RATE = "quarantine_rate_below_threshold"
 VOLUME = "volume_within_expected_range"
@@ -66,7 +66,7 @@ class DailyDataset:
     # Extra row rules beyond the model: (reason, SQL predicate over the text columns "<name>").
     row_rules: tuple[tuple[str, str], ...] = ()
     # What the catalog shows and how each load is judged: its raw asset is built from these alone
-    # (assets/daily_raw.py).
+    # (assets/common/daily_raw.py).
     description: str = ""
     key_columns: tuple[str, ...] = ()  # their null rates are reported with every load
     max_quarantine_rate_setting: str = "FLIGHTDECK_MAX_QUARANTINE_RATE"

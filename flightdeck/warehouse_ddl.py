@@ -1,4 +1,6 @@
-"""DDL of the tables flightdeck writes itself (dbt owns staging and marts)."""
+"""The one home of the DDL of the tables flightdeck writes itself (dbt owns staging and marts): the daily
+datasets' raw and quarantine tables, the load audit, the reference snapshots' quarantine, the alert log and
+the ops history tables."""
 
 from __future__ import annotations
 
@@ -56,3 +58,32 @@ def ensure_dataset_tables(
     con.execute(f"CREATE TABLE IF NOT EXISTS ops.load_audit ({LOAD_AUDIT_COLUMNS})")
     for column in LOAD_AUDIT_ADDED:
         con.execute(f"ALTER TABLE ops.load_audit ADD COLUMN IF NOT EXISTS {column}")
+
+
+def ensure_reference_tables(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """A reference snapshot's schemas and quarantine table (raw.<table> is replaced whole by each snapshot)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS quarantine")
+    con.execute(f"CREATE TABLE IF NOT EXISTS quarantine.{table} ({QUARANTINE_COLUMNS})")
+
+
+def ensure_history_table(con: duckdb.DuckDBPyConnection, table: str, like: str) -> None:
+    """An ops history table (rows appended by name, history kept) with the columns of relation `like`."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    con.execute(f"CREATE TABLE IF NOT EXISTS ops.{table} AS SELECT * FROM {like} LIMIT 0")
+
+
+ALERTS_DDL = """
+CREATE SCHEMA IF NOT EXISTS ops;
+CREATE TABLE IF NOT EXISTS ops.alerts (
+    alert_id VARCHAR PRIMARY KEY,
+    created_at TIMESTAMPTZ,
+    kind VARCHAR,
+    dedupe_key VARCHAR,
+    summary VARCHAR,
+    details VARCHAR,        -- JSON: job, asset, partition, step, check, error, run_url
+    status VARCHAR,         -- logged (no channel), sent, failed (a channel failed; retried), suppressed
+    deliveries VARCHAR,     -- JSON: channel -> 'sent' | 'failed: ...'
+    attempts INTEGER,
+    recovered_at TIMESTAMPTZ
+)
+"""

@@ -36,6 +36,7 @@ from dagster_dbt import (  # noqa: E402
     DagsterDbtTranslatorSettings,
     DbtCliInvocation,
     DbtCliResource,
+    DbtProject,
     dbt_assets,
 )
 
@@ -44,5 +45,6 @@ __all__ = [
     "DagsterDbtTranslatorSettings",
     "DbtCliInvocation",
     "DbtCliResource",
+    "DbtProject",
     "dbt_assets",
 ]

@@ -2,21 +2,31 @@
 
 import dagster as dg
 
-from assets.daily_raw import RAW_FLIGHTS_KEY
-from assets.raw_weather import RAW_WEATHER_KEY
+from assets.common.daily_raw import raw_key
+from assets.flights import LANDING_DATASETS
 from assets.reference import REFERENCE_ASSETS
+from assets.weather import RAW_WEATHER_KEY
+from flightdeck.datasets import FLIGHTS
+from flightdeck.loader import DailyDataset
 
 FLIGHTS_PIPELINE_MAX_RUNTIME_S = 3600
 REFERENCE_MAX_RUNTIME_S = 900
 WEATHER_PIPELINE_MAX_RUNTIME_S = 1800
 
-# raw/flights and everything partitioned downstream of it (staging + marts), in one run.
-flights_pipeline_job = dg.define_asset_job(
-    name="flights_pipeline",
-    selection=dg.AssetSelection.assets(RAW_FLIGHTS_KEY).downstream(),
-    description="Load daily flights files and update the staging and marts for the same partitions.",
-    tags={"dagster/max_runtime": str(FLIGHTS_PIPELINE_MAX_RUNTIME_S)},
-)
+
+def landing_pipeline_job(dataset: DailyDataset):
+    """<name>_pipeline: a pushed dataset's raw asset and everything partitioned downstream of it (staging
+    + marts), in one run; its landing sensor requests it."""
+    return dg.define_asset_job(
+        name=f"{dataset.name}_pipeline",
+        selection=dg.AssetSelection.assets(raw_key(dataset)).downstream(),
+        description=f"Load daily {dataset.name} files and update the staging and marts for the same partitions.",
+        tags={"dagster/max_runtime": str(FLIGHTS_PIPELINE_MAX_RUNTIME_S)},
+    )
+
+
+LANDING_JOBS = {dataset.name: landing_pipeline_job(dataset) for dataset in LANDING_DATASETS}
+flights_pipeline_job = LANDING_JOBS[FLIGHTS.name]
 
 # raw/weather and the marts that read it, for the same partitions; the daily schedule runs it.
 weather_pipeline_job = dg.define_asset_job(

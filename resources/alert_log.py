@@ -9,23 +9,9 @@ import uuid
 import duckdb
 
 from flightdeck import settings
+from flightdeck.warehouse_ddl import ALERTS_DDL
 from resources.alerting import Alert, AlertChannels
 
-ALERTS_DDL = """
-CREATE SCHEMA IF NOT EXISTS ops;
-CREATE TABLE IF NOT EXISTS ops.alerts (
-    alert_id VARCHAR PRIMARY KEY,
-    created_at TIMESTAMPTZ,
-    kind VARCHAR,
-    dedupe_key VARCHAR,
-    summary VARCHAR,
-    details VARCHAR,        -- JSON: job, asset, partition, step, check, error, run_url
-    status VARCHAR,         -- logged (no channel), sent, failed (a channel failed; retried), suppressed
-    deliveries VARCHAR,     -- JSON: channel -> 'sent' | 'failed: ...'
-    attempts INTEGER,
-    recovered_at TIMESTAMPTZ
-)
-"""
 MAX_DELIVERY_ATTEMPTS = 5
 
 

@@ -15,7 +15,7 @@ from pydantic import PrivateAttr
 
 from flightdeck import settings
 from internals import dbt_launcher, enabled
-from internals.dagster_dbt_without_core import DbtCliInvocation
+from internals.dagster_dbt_without_core import DbtCliInvocation, DbtProject
 from internals.lean_dbt_cli import dbt_cli_base
 
 # dagster-dbt names an asset invocation's target folder <op>-<run id[:7]>-<random 7 hex>.
@@ -26,6 +26,11 @@ KEPT_INVOCATION_FOLDERS = 20
 # (internals/dbt_launcher.py says why); without, the dbt installed beside this interpreter.
 LAUNCHER_ARGS = ["-I", "-S", dbt_launcher.__file__]
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+
+# The dbt project and its manifest, the dagster-dbt way. Its manifest is built by `make install`
+# (`dbt parse`); `prepare_if_dev()` is not called, as it would parse the project again each time
+# `dagster dev` loads the definitions (after a dbt edit: `make install`, then reload).
+DBT_PROJECT = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
 
 
 class FlightdeckDbtCli(dbt_cli_base()):
@@ -145,5 +150,5 @@ def pinned_dbt_config() -> dict[str, Any]:
 
 
 def build_dbt_resource() -> FlightdeckDbtCli:
-    config = pinned_dbt_config()
-    return FlightdeckDbtCli(**{k: v for k, v in config.items() if v is not None})
+    config = {k: v for k, v in pinned_dbt_config().items() if v is not None}
+    return FlightdeckDbtCli(**{**config, "project_dir": DBT_PROJECT})

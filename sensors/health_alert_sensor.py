@@ -16,9 +16,9 @@ import time
 
 import dagster as dg
 
-from assets.freshness import FAIL, asset_freshness
-from assets.load_checks import VOLUME
-from assets.pipeline_health import FINISHED as FINISHED_STATUSES
+from assets.common.freshness import FAIL, asset_freshness
+from assets.common.load_checks import VOLUME
+from assets.ops import FINISHED as FINISHED_STATUSES
 from flightdeck.sla import JOB_SLA_SECONDS
 from internals.check_history import failed_check_executions
 from resources.alert_log import raise_alert, run_url, throttle_seconds

@@ -10,7 +10,7 @@ import json
 
 import dagster as dg
 
-from assets.daily_raw import RAW_FLIGHTS_KEY
+from assets.flights import RAW_FLIGHTS_KEY
 from assets.reference import REFERENCE_ASSETS
 from jobs import tags as dagster_tags
 from jobs.pipelines import marts_rebuild_job

@@ -51,8 +51,10 @@ def dagster_dev(
     dagster_home: Path,
     extra_env: dict[str, str] | None = None,
     workspace: Path = ROOT / "workspace.yaml",
+    command: str = "dagster",
 ):
-    """Yields (base_url, instance); stops the whole process group on exit, bounded."""
+    """Yields (base_url, instance); stops the whole process group on exit, bounded. `command="dg"` starts
+    `dg dev` instead, which finds the project by pyproject.toml's [tool.dg] (no workspace file)."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     port = free_port()
@@ -61,8 +63,9 @@ def dagster_dev(
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         **(extra_env or {}),
     }
+    where = ["-w", str(workspace)] if command == "dagster" else []
     proc, log = start_process_group(
-        [str(BIN / "dagster"), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+        [str(BIN / command), "dev", *where, "--host", "127.0.0.1", "--port", str(port)],
         env,
         dagster_home / "dagster_dev.log",
     )
@@ -70,7 +73,7 @@ def dagster_dev(
 
     def up():
         if proc.poll() is not None:
-            raise RuntimeError(f"dagster dev exited early; see {log.name}")
+            raise RuntimeError(f"{command} dev exited early; see {log.name}")
         try:
             with urllib.request.urlopen(f"{base_url}/server_info", timeout=2) as response:
                 return response.status == 200

@@ -4,7 +4,7 @@ import datetime as dt
 
 import duckdb
 
-from assets.gated_load import contract_checked_files, quarantine_unreadable
+from assets.common.gated_load import contract_checked_files, quarantine_unreadable
 from flightdeck.datasets import FLIGHTS
 from flightdeck.loader import Gates, load_window
 from flightdeck.schemas import column_names

@@ -72,7 +72,7 @@ def failed_partitions(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[st
     """The partitions the UI shows failed for `key` (Dagster's own partition status)."""
     from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
-    from assets.partitions import DAILY_PARTITIONS
+    from assets.common.partitions import DAILY_PARTITIONS
 
     value = get_and_update_asset_status_cache_value(instance, key, DAILY_PARTITIONS)
     if value is None:

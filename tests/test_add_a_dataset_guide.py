@@ -91,4 +91,4 @@ def test_following_the_guide_gives_a_working_dataset(tmp_path):
         timeout=900,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "2 passed" in run.stdout
+    assert "3 passed" in run.stdout

@@ -1,6 +1,9 @@
-"""A failed run launched by a schedule, from the daemon's own schedule loop, raises exactly one alert."""
+"""A failed run launched by a schedule, from the daemon's own schedule loop, raises exactly one alert; under
+`dg dev`, which the README shows beside `dagster dev` (its webserver, daemon and code location)."""
 
+import json
 import shutil
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -28,7 +31,8 @@ def test_a_failed_run_launched_by_a_schedule_alerts_once(tmp_path):
         "FLIGHTDECK_WEATHER_API_URL": f"http://127.0.0.1:{free_port()}",
         "FLIGHTDECK_WEATHER_MAX_ATTEMPTS": "1",
     }
-    with dagster_dev(data, tmp_path / "dagster_home", extra_env=settings) as (_, instance):
+    with dagster_dev(data, tmp_path / "dagster_home", extra_env=settings, command="dg") as (url, instance):
+        assert {"flights_landing_sensor", "weather_daily"} <= automation_names(url)
 
         def scheduled_failure():
             runs = instance.get_runs(dg.RunsFilter(tags={"dagster/schedule_name": "weather_daily"}))
@@ -42,3 +46,14 @@ def test_a_failed_run_launched_by_a_schedule_alerts_once(tmp_path):
         )  # fmt: skip
     assert list(alerts) == [run.run_id]
     assert alerts[run.run_id]["job"] == "weather_pipeline"
+
+
+def automation_names(url: str) -> set[str]:
+    """The sensors and schedules the webserver's code location serves, as the UI's Automation page."""
+    query = "{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { name } schedules { name } } } } }"
+    request = urllib.request.Request(
+        f"{url}/graphql", json.dumps({"query": query}).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        nodes = json.load(response)["data"]["repositoriesOrError"]["nodes"]
+    return {a["name"] for node in nodes for a in node["sensors"] + node["schedules"]}

@@ -101,7 +101,8 @@ def test_a_cli_and_a_dg_range_with_a_bad_day_load_every_other_day_through_the_ma
     assert done.returncode == 0, done.stderr[-3000:]
 
     # A file the contract rejects (dagster asset materialize), then a day failing a gate (dg launch).
-    (landing / "2013-01-02.csv").write_bytes((landing / "2013-01-02.csv").read_bytes().replace(b",", b";"))
+    good_file = (landing / "2013-01-02.csv").read_bytes()
+    (landing / "2013-01-02.csv").write_bytes(good_file.replace(b",", b";"))
     first = cli(
         env, "dagster", "asset", "materialize", "-f", "definitions.py",
         "--select", "raw/flights*", "--partition-range", "2013-01-01...2013-01-03",
@@ -134,3 +135,21 @@ def test_a_cli_and_a_dg_range_with_a_bad_day_load_every_other_day_through_the_ma
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         for key in (dg.AssetKey(["raw", "flights"]), dg.AssetKey(["marts", "fct_flights"])):
             assert failed_partitions(instance, key) == ["2013-01-02", "2013-01-06"]
+
+    # The file corrected, the README's one-day dg command loads that day alone; it is failed no more.
+    (landing / "2013-01-02.csv").write_bytes(good_file)
+    fixed = cli(env, "dg", "launch", "--assets", "raw/flights*", "--partition", "2013-01-02")
+    assert fixed.returncode == 0, fixed.stdout[-3000:] + fixed.stderr[-3000:]
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        for key in (dg.AssetKey(["raw", "flights"]), dg.AssetKey(["marts", "fct_flights"])):
+            assert failed_partitions(instance, key) == ["2013-01-06"]
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        assert (
+            con.execute("SELECT count(*) FROM marts.fct_flights WHERE flight_date = '2013-01-02'").fetchone()[
+                0
+            ]
+            == good_file.count(b"\n") - 1
+        )
+    finally:
+        con.close()

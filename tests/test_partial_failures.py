@@ -117,6 +117,11 @@ def test_a_window_with_one_bad_day_of_each_kind_loads_every_good_day_through_the
     for day, (_, reason) in BAD_DAYS.items():
         assert metadata[day]["outcome"] == "rejected" and metadata[day]["rejected_because"].startswith(reason)
         assert metadata[day]["dagster/row_count"] == 0  # nothing loaded before: the day stays empty
+    # The marts too: each day's materialization counts that day's rows, and all of them the window's.
+    fct = partition_metadata(instance, FCT)
+    for day in good:
+        assert fct[day]["dagster/row_count"] == expected[day]["rows_read"]
+        assert fct[day]["window_rows"] == sum(expected[d]["rows_read"] for d in good)
     # Every day is audited, and every day's accounting reconciles (held-back valid rows included).
     audit = env.query(
         "SELECT strftime(partition_date, '%Y-%m-%d'), outcome, rows_read, rows_loaded + rows_quarantined"

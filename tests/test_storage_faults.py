@@ -118,6 +118,7 @@ import sys, time, duckdb
 sys.stdin.readline()
 con = duckdb.connect(sys.argv[1])
 print("held", flush=True)
+sys.stdin.readline()  # "release": let go a moment later
 time.sleep(float(sys.argv[2]))
 con.close()
 """
@@ -131,7 +132,7 @@ def test_dbt_meeting_a_lock_waits_as_the_raw_step_does_then_its_step_is_retried(
 
     load_reference(instance)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(env.duckdb_path), "8"],
+        [sys.executable, "-c", HOLDER, str(env.duckdb_path), "1.5"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     real_build, calls = dbt_models.run_dbt_build, []
@@ -144,7 +145,17 @@ def test_dbt_meeting_a_lock_waits_as_the_raw_step_does_then_its_step_is_retried(
         calls.append(time.monotonic())
         yield from real_build(*args, **kwargs)
 
+    real_failure, waits = dbt_models.raise_build_failure, []
+
+    def release_once_dbt_has_failed(*args, **kwargs):
+        # The analyst lets go 1.5 s into the step's wait: a wait, not a lucky miss, whatever the load.
+        waits.append(time.monotonic())
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        return real_failure(*args, **kwargs)
+
     monkeypatch.setattr(dbt_models, "run_dbt_build", build_once_the_lock_is_taken)
+    monkeypatch.setattr(dbt_models, "raise_build_failure", release_once_dbt_has_failed)
     try:
         result = run_job("flights_pipeline", instance, partition="2013-01-02")
     finally:
@@ -155,5 +166,5 @@ def test_dbt_meeting_a_lock_waits_as_the_raw_step_does_then_its_step_is_retried(
         e for e in result.all_events if e.is_step_up_for_retry and e.step_key == "daily_dbt_models"
     ]  # fmt: skip
     assert len(retried) == 1, retried
-    assert calls[1] - calls[0] > 4  # the retry waited for the analyst to let go (8 s after "held")
+    assert len(waits) == 1 and calls[1] - waits[0] > 1.5  # the retry waited for the analyst to let go
     assert env.query("SELECT count(*) FROM marts.fct_flights WHERE flight_date = '2013-01-02'")[0][0] > 0

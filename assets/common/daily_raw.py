@@ -2,19 +2,19 @@
 partitions, ranged backfills, the writer pool, transient-only retries, the blocking gates, and the load
 that holds a bad day back on its own while the rest of the window loads.
 
-Every dataset whose files are pushed to landing/<name>/ gets its asset here with nothing more to write
-(`LANDING_ASSETS`); a dataset its asset fetches (weather) passes how it lands each day's file."""
+Every dataset whose files are pushed to landing/<name>/ gets its asset from this with nothing more to write
+(assets/flights.py); a dataset its asset fetches (weather) passes how it lands each day's file."""
 
 from collections.abc import Callable, Collection
 
 import dagster as dg
 from dagster_pandera import pandera_schema_to_dagster_type
 
-from assets import load_checks
-from assets.gated_load import contract_checked_files, load_and_gate
-from assets.partitions import DAILY_PARTITIONS, window_dates
-from assets.policies import OWNERS, RANGED_BACKFILL, TRANSIENT_RETRY
-from flightdeck.datasets import DAILY_DATASETS, FLIGHTS, gates
+from assets.common import load_checks
+from assets.common.gated_load import contract_checked_files, load_and_gate
+from assets.common.partitions import DAILY_PARTITIONS, window_dates
+from assets.common.policies import OWNERS, RANGED_BACKFILL, TRANSIENT_RETRY
+from flightdeck.datasets import gates
 from flightdeck.loader import DailyDataset
 from resources.warehouse import WRITER_POOL
 
@@ -74,8 +74,3 @@ def daily_raw_asset(
             )
 
     return raw
-
-
-LANDING_ASSETS = [daily_raw_asset(dataset) for dataset in DAILY_DATASETS if dataset.pushed]
-RAW_FLIGHTS_KEY = raw_key(FLIGHTS)
-[raw_flights] = [asset for asset in LANDING_ASSETS if asset.key == RAW_FLIGHTS_KEY]

@@ -4,12 +4,12 @@ One bad day never holds back the good ones. A day whose file is missing, breaks 
 read, or fails a blocking gate is held back (it keeps its previous content) and reported failed; every
 other day of the window loads and reaches what is downstream in the same run. How Dagster is told:
 - each partition's materialization gets its own figures (`add_asset_metadata(partition_key=…)`);
-- each failing partition gets its own failed gate evaluation (`assets/load_checks.py`);
+- each failing partition gets its own failed gate evaluation (`assets/common/load_checks.py`);
 - when nothing of the window could load, the step fails: the stock way, every partition shows failed;
 - otherwise the step succeeds (Dagster 1.13 materializes every partition of a ranged step that
   succeeds, dagster-io/dagster#17836), and the dataset's `all_partitions_loaded` check, which runs after
   everything downstream in the run, marks the held-back partitions failed and fails the run with their
-  reasons (`assets/partition_outcomes.py`), so one alert names them.
+  reasons (`assets/common/partition_outcomes.py`), so one alert names them.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
-from assets import load_checks
-from assets.partitions import partition_bounds
-from assets.policies import retry_only_transient, within_step_timeout
+from assets.common import load_checks
+from assets.common.partitions import partition_bounds
+from assets.common.policies import retry_only_transient, within_step_timeout
 from flightdeck import settings
 from flightdeck.landing import (
     LandingFile,

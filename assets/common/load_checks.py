@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.partitions import DAILY_PARTITIONS
+from assets.common.partitions import DAILY_PARTITIONS
 from flightdeck.loader import QUARANTINE_RATE, RECONCILES, VOLUME, Gates, PartitionLoad
 
 DAILY_GATES = (RECONCILES, QUARANTINE_RATE, VOLUME)

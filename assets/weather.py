@@ -10,7 +10,7 @@ import hashlib
 
 import dagster as dg
 
-from assets.daily_raw import daily_raw_asset, raw_key
+from assets.common.daily_raw import daily_raw_asset, raw_key
 from flightdeck.circuit_breaker import BreakerState, CircuitOpenError
 from flightdeck.datasets import WEATHER
 from flightdeck.landing import LandingFile, quarantine_bytes

@@ -9,7 +9,7 @@ them. A run that loaded everything passes it; a run that loaded nothing failed e
 
 import dagster as dg
 
-from assets.partitions import DAILY_PARTITIONS
+from assets.common.partitions import DAILY_PARTITIONS
 from flightdeck.loader import DailyDataset
 from internals import failed_partitions
 from resources.warehouse import WRITER_POOL, DuckDBWarehouse

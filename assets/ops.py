@@ -6,11 +6,13 @@ import time
 import dagster as dg
 import pandas as pd
 
-from assets.daily_raw import RAW_FLIGHTS_KEY
-from assets.freshness import FAIL, asset_freshness
-from assets.policies import OWNERS, TRANSIENT_RETRY, retry_only_transient
+from assets.common.freshness import FAIL, asset_freshness
+from assets.common.history import materializations
+from assets.common.policies import OWNERS, TRANSIENT_RETRY, retry_only_transient
+from assets.flights import RAW_FLIGHTS_KEY
 from flightdeck.health_metrics import RunSample, job_health
 from flightdeck.sla import JOB_SLA_SECONDS
+from flightdeck.warehouse_ddl import ensure_history_table
 from resources.warehouse import WRITER_POOL, DuckDBWarehouse, WarehouseLockedError
 
 WINDOW_DAYS = 7
@@ -40,22 +42,16 @@ def rows_processed(instance: dg.DagsterInstance, since: dt.datetime) -> dict[str
     """
     per_run: dict[str, tuple[int, int]] = {}
     last_partition = None
-    cursor = None
-    while True:
-        page = instance.fetch_materializations(RAW_FLIGHTS_KEY, limit=1000, cursor=cursor, ascending=True)
-        for record in page.records:
-            if record.timestamp < since.timestamp():
-                continue
-            metadata = record.asset_materialization.metadata
-            per_run[record.run_id] = (
-                int(metadata["rows_loaded"].value) if "rows_loaded" in metadata else 0,
-                int(metadata["rows_quarantined"].value) if "rows_quarantined" in metadata else 0,
-            )
-            if record.partition_key and (last_partition is None or record.partition_key > last_partition):
-                last_partition = record.partition_key
-        if not page.has_more:
-            break
-        cursor = page.cursor
+    for record in materializations(instance, RAW_FLIGHTS_KEY):
+        if record.timestamp < since.timestamp():
+            continue
+        metadata = record.asset_materialization.metadata
+        per_run[record.run_id] = (
+            int(metadata["rows_loaded"].value) if "rows_loaded" in metadata else 0,
+            int(metadata["rows_quarantined"].value) if "rows_quarantined" in metadata else 0,
+        )
+        if record.partition_key and (last_partition is None or record.partition_key > last_partition):
+            last_partition = record.partition_key
     return {
         "rows_loaded": sum(loaded for loaded, _ in per_run.values()),
         "rows_quarantined": sum(quarantined for _, quarantined in per_run.values()),
@@ -97,12 +93,11 @@ def pipeline_health(context: dg.AssetExecutionContext, warehouse: DuckDBWarehous
         warehouse.writer(context),
         warehouse.connect() as con,
     ):
-        con.execute("CREATE SCHEMA IF NOT EXISTS ops")
         con.register("health", frame)
-        con.execute("CREATE TABLE IF NOT EXISTS ops.pipeline_health AS SELECT * FROM health LIMIT 0")
+        ensure_history_table(con, "pipeline_health", like="health")
         con.execute("INSERT INTO ops.pipeline_health BY NAME SELECT * FROM health")
         con.register("freshness", freshness)
-        con.execute("CREATE TABLE IF NOT EXISTS ops.asset_freshness AS SELECT * FROM freshness LIMIT 0")
+        ensure_history_table(con, "asset_freshness", like="freshness")
         con.execute("INSERT INTO ops.asset_freshness BY NAME SELECT * FROM freshness")
     metadata: dict[str, object] = {
         "health": dg.MetadataValue.md(

@@ -149,6 +149,11 @@ def _by_format(files: list[LandingFile]) -> tuple[list[LandingFile], list[Landin
     return [f for f in files if f.format != "parquet"], [f for f in files if f.format == "parquet"]
 
 
+def _paths(files: list[LandingFile]) -> str:
+    """A DuckDB list of the files' paths."""
+    return "[" + ", ".join(f"'{f.path}'" for f in files) + "]"
+
+
 def _scan_sql(csvs: list[LandingFile], parquets: list[LandingFile], columns: list[CompiledColumn]) -> str:
     """One scan of all files, every column as text, with the file's index in `csvs + parquets`.
 
@@ -159,20 +164,20 @@ def _scan_sql(csvs: list[LandingFile], parquets: list[LandingFile], columns: lis
     text_cols = ", ".join(f'{c.scan_expr} AS "{c.name}"' for c in columns)
     parts = []
     if csvs:
-        paths = ", ".join(f"'{f.path}'" for f in csvs)
         declared = ", ".join(f"'{n}': 'VARCHAR'" for n in names)
-        parts.append(
-            f"SELECT {text_cols}, file_index::INTEGER AS file_index FROM read_csv([{paths}], "
+        options = (
             f"columns={{{declared}}}, header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
-            f"ignore_errors=true, store_rejects=true, "
-            f"rejects_table='_rejects', rejects_scan='_reject_scans', compression='auto')"
+            "ignore_errors=true, store_rejects=true, rejects_table='_rejects', rejects_scan='_reject_scans', "
+            "compression='auto'"
+        )
+        parts.append(
+            f"SELECT {text_cols}, file_index::INTEGER AS file_index FROM read_csv({_paths(csvs)}, {options})"
         )
     if parquets:
-        paths = ", ".join(f"'{f.path}'" for f in parquets)
-        cols = ", ".join(f'CAST("{n}" AS VARCHAR) AS "{n}"' for n in names)
+        as_text = ", ".join(f'CAST("{n}" AS VARCHAR) AS "{n}"' for n in names)
+        offset = f"file_index::INTEGER + {len(csvs)} AS file_index"  # indexes continue after the CSVs'
         parts.append(
-            f"SELECT {text_cols}, file_index FROM (SELECT {cols}, file_index::INTEGER + {len(csvs)} AS file_index "
-            f"FROM read_parquet([{paths}]))"
+            f"SELECT {text_cols}, file_index FROM (SELECT {as_text}, {offset} FROM read_parquet({_paths(parquets)}))"
         )
     return " UNION ALL ".join(parts)
 

@@ -113,7 +113,7 @@ def contiguous_ranges(days: list[dt.date], max_days: int) -> list[tuple[dt.date,
     return ranges
 
 
-def run_key(files: list[ReadyFile]) -> str:
+def run_key(files: list[ReadyFile], dataset: str = "flights") -> str:
     """Identity + content of the files a run loads: an identical re-delivery maps to the same key."""
     identity = "|".join(f"{f.path.name}:{f.sha256}" for f in sorted(files, key=lambda f: f.path.name))
-    return "flights-landing:" + hashlib.sha256(identity.encode()).hexdigest()[:24]
+    return f"{dataset}-landing:" + hashlib.sha256(identity.encode()).hexdigest()[:24]

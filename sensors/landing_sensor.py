@@ -95,7 +95,7 @@ def landing_sensor(dataset: DailyDataset, job) -> dg.SensorDefinition:
             if first == last:
                 requests.append(
                     dg.RunRequest(
-                        run_key=run_key(files),
+                        run_key=run_key(files, dataset.name),
                         job_name=job.name,
                         partition_key=first.isoformat(),
                         tags=tags,
@@ -106,7 +106,9 @@ def landing_sensor(dataset: DailyDataset, job) -> dg.SensorDefinition:
                     dagster_tags.PARTITION_RANGE_START: first.isoformat(),
                     dagster_tags.PARTITION_RANGE_END: last.isoformat(),
                 }
-                requests.append(dg.RunRequest(run_key=run_key(files), job_name=job.name, tags=tags))
+                requests.append(
+                    dg.RunRequest(run_key=run_key(files, dataset.name), job_name=job.name, tags=tags)
+                )
             for f in files:
                 cursor.requested[f.path.name] = f.signature
 

@@ -56,21 +56,13 @@ def run_dbt_build(
     dbt_vars: dict[str, str],
     warehouse: DuckDBWarehouse,
 ) -> Iterator[Any]:
-    """dbt build over the window. The marts' events are held until dbt has published them and let go of
-    the warehouse: each mart's materialization then carries the rows it holds for the window."""
     invocation = dbt.cli_with_env(build_args(), window_env(dbt_vars), context=context, raise_on_error=False)
-    held = []
     with within_step_timeout(invocation.process.terminate, "dbt build"):
-        for event in invocation.stream():
-            if mart_of(context, event):
-                held.append(event)
-            else:
-                yield event
+        yield from invocation.stream()
         if not invocation.is_successful():
-            yield from held
             mark_unpublished_marts_failed(context)
             raise_build_failure(invocation, warehouse)
-    yield from with_window_row_counts(context, held, warehouse)
+    yield from window_row_counts(context, warehouse)
     try:
         dbt.keep_parse_state(invocation)
         dbt.prune_invocation_folders()
@@ -78,49 +70,35 @@ def run_dbt_build(
         context.log.warning(f"dbt housekeeping failed, the next run may re-parse the project: {exc}")
 
 
-def mart_of(context: dg.AssetExecutionContext, event: Any) -> str | None:
-    """The mart an Output or a check result of the dbt stream is about, if it is about a mart."""
-    if isinstance(event, dg.Output):
-        key = context.asset_key_for_output(event.output_name)
-    else:
-        key = getattr(event, "asset_key", None)
-    return key.path[1] if key is not None and key.path[0] == "marts" else None
+def window_row_counts(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> Iterator[Any]:
+    """One observation per mart built: the rows it holds for the window once published, in all and by day.
 
-
-def with_window_row_counts(context: dg.AssetExecutionContext, events: list, warehouse: DuckDBWarehouse):
-    """The marts' held events; each partition's materialization of a mart gets the rows the mart holds
-    for that day (`dagster/row_count`), and all of them the window's total (`window_rows`)."""
+    Counted once dbt has published the marts and let go of the warehouse. An observation, not the
+    materializations' metadata: those stream while dbt runs, and holding them back for the counts would
+    cost the ranged run the time to write every partition's events after dbt instead of during it."""
     first, last = window_dates(context)
     columns = mart_partition_columns()
-    outputs = {
-        mart_of(context, e): context.asset_key_for_output(e.output_name)
-        for e in events
-        if isinstance(e, dg.Output)
-    }
+    marts = [key for key in context.selected_asset_keys if key.path[0] == "marts"]
+    partition = context.partition_key if first == last else None
     with warehouse.connect() as con:
-        per_day = {
-            mart: dict(
+        for key in marts:
+            column = columns[key.path[1]]
+            by_day = dict(
                 con.execute(
-                    f"SELECT strftime({columns[mart]}, '%Y-%m-%d'), count(*) FROM marts.{mart} "
-                    f"WHERE {columns[mart]} BETWEEN ? AND ? GROUP BY 1",
+                    f"SELECT strftime({column}, '%Y-%m-%d'), count(*) FROM marts.{key.path[1]} "
+                    f"WHERE {column} BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
                     [first, last],
                 ).fetchall()
             )
-            for mart in outputs
-        }
-    partitions = context.partition_keys
-    for mart, key in outputs.items():
-        for partition in partitions:
-            context.add_asset_metadata(
-                {"dagster/row_count": per_day[mart].get(partition, 0)}, asset_key=key, partition_key=partition
+            yield dg.AssetObservation(
+                asset_key=key,
+                partition=partition,
+                metadata={
+                    "dagster/row_count": sum(by_day.values()),
+                    "window": f"{first}...{last}",
+                    "rows_by_day": dg.MetadataValue.json(by_day),
+                },
             )
-    for event in events:
-        if isinstance(event, dg.Output):
-            mart = mart_of(context, event)
-            event = event.with_metadata(
-                {**event.metadata, "window": f"{first}...{last}", "window_rows": sum(per_day[mart].values())}
-            )
-        yield event
 
 
 def mark_unpublished_marts_failed(context: dg.AssetExecutionContext) -> None:

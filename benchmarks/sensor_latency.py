@@ -1,6 +1,6 @@
 """Sensor latency: a file dropped under a running `dagster dev` until the marts hold its rows.
 
-`dagster dev` runs with the defaults a user gets (settle time 5 s, sensor interval 15 s). The initial
+`dagster dev` runs with the defaults a user gets (settle time, sensor interval, run queue interval). The initial
 days are loaded first; then each held-back day's file is published (temp name, then rename) and timed
 until marts/agg_daily_carrier_performance has been materialized for that partition, which happens
 after dbt committed it. One drop at a time, so each figure is a single file's path through the system.
@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
 
+from flightdeck import settings  # noqa: E402
 from tests.dagster_dev import dagster_dev, wait_until  # noqa: E402
 
 MART = dg.AssetKey(["marts", "agg_daily_carrier_performance"])
@@ -39,10 +40,9 @@ def measure(demo: Path, initial_days: int, drops: int) -> dict[str, object]:
             shutil.copy(f, landing / f.name)
         for f in files[initial_days : initial_days + drops]:
             shutil.copy(f, held / f.name)
-        with dagster_dev(data, Path(tmp) / "home", {"FLIGHTDECK_LANDING_SETTLE_SECONDS": "5"}) as (
-            _,
-            instance,
-        ):
+        # The user's default settle time (the test helper shortens it).
+        settle = {settings.LANDING_SETTLE_SECONDS: settings.defaults()[settings.LANDING_SETTLE_SECONDS]}
+        with dagster_dev(data, Path(tmp) / "home", settle) as (_, instance):
             wait_until(
                 lambda: len(instance.get_materialized_partitions(MART)) == initial_days,
                 timeout=600,

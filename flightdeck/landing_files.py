@@ -56,6 +56,11 @@ class ScanResult:
     settling: list[str] = field(default_factory=list)  # modified too recently: maybe still being written
 
 
+# A file that becomes settled this soon is waited for within the tick (and looked at once more) rather
+# than left to the next tick, which comes only after the sensor daemon's loop (5 s or more).
+MAX_WAIT_IN_TICK_SECONDS = 2.0
+
+
 def scan(
     dataset_dir: Path,
     cursor: LandingCursor,
@@ -64,11 +69,17 @@ def scan(
     settle_seconds: float,
     now: float | None = None,
 ) -> ScanResult:
-    """New or changed files that have been quiet for `settle_seconds`, and newly bad file names."""
+    """New or changed files that have been quiet for `settle_seconds`, and newly bad file names.
+
+    Quiet means two looks `settle_seconds` apart found the same size and modification time: the second
+    look is this one when the file was last modified that long ago, or one taken a moment later in the
+    same tick when the file is only just too young.
+    """
     now = time.time() if now is None else now
     result = ScanResult()
     if not dataset_dir.is_dir():
         return result
+    young: list[tuple[Path, dt.date, list, float]] = []
     for path in sorted(dataset_dir.iterdir()):
         if not is_candidate(path):
             continue
@@ -88,18 +99,42 @@ def scan(
         previous = cursor.requested.get(path.name)
         if previous and previous[:2] == size_mtime:
             continue  # unchanged since its run was requested
-        if now - stat.st_mtime < settle_seconds:
+        quiet_for = now - stat.st_mtime
+        if quiet_for < settle_seconds:
+            young.append((path, day, size_mtime, settle_seconds - quiet_for))
+            continue
+        _take(result, cursor, path, day, size_mtime)
+
+    waits = [wait for *_, wait in young if wait <= MAX_WAIT_IN_TICK_SECONDS]
+    if waits:
+        time.sleep(max(waits))
+    for path, day, size_mtime, wait in young:
+        if wait <= MAX_WAIT_IN_TICK_SECONDS and _size_mtime(path) == size_mtime:
+            _take(result, cursor, path, day, size_mtime)
+        else:
             result.settling.append(path.name)
-            continue
-        try:
-            digest = file_sha256(path)
-        except (OSError, LandingFileError):
-            continue  # vanished or swapped for a link between the looks: judged again next tick
-        if previous and previous[2] == digest:
-            cursor.requested[path.name] = [*size_mtime, digest]  # touched, same content: nothing to do
-            continue
-        result.ready.append(ReadyFile(path, day, digest, [*size_mtime, digest]))
     return result
+
+
+def _size_mtime(path: Path) -> list | None:
+    try:
+        stat = path.lstat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _take(result: ScanResult, cursor: LandingCursor, path: Path, day: dt.date, size_mtime: list) -> None:
+    """A settled file: ready unless its content is the one already requested (only touched)."""
+    try:
+        digest = file_sha256(path)
+    except (OSError, LandingFileError):
+        return  # vanished or swapped for a link between the looks: judged again next tick
+    previous = cursor.requested.get(path.name)
+    if previous and previous[2] == digest:
+        cursor.requested[path.name] = [*size_mtime, digest]  # touched, same content: nothing to do
+        return
+    result.ready.append(ReadyFile(path, day, digest, [*size_mtime, digest]))
 
 
 def contiguous_ranges(days: list[dt.date], max_days: int) -> list[tuple[dt.date, dt.date]]:

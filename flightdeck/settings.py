@@ -125,7 +125,7 @@ def _defaults_for(data_dir: str) -> dict[str, str]:
         # Uncompressed size a landing file may have (a decompression bomb stops here, memory bounded).
         MAX_FILE_MB: "2048",
         # A file must be quiet this long before the landing sensor reads it (writers without temp names).
-        LANDING_SETTLE_SECONDS: "5",
+        LANDING_SETTLE_SECONDS: "2",
         MARK_FAILED_PARTITIONS: "true",
         DBT_WITHOUT_CORE: "true",
         WARM_DBT: "true",

@@ -47,7 +47,8 @@ def landing_sensor(dataset: DailyDataset, job) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{dataset.name}_landing_sensor",
         jobs=[job, reference_job],
-        minimum_interval_seconds=15,
+        # The sensor daemon evaluates sensors at most every 5 s; a new file waits for no more than that.
+        minimum_interval_seconds=5,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Requests a {job.name} run for every new or changed file in landing/{dataset.name}, batching "

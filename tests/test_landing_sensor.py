@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+import threading
 import time
 
 import dagster as dg
@@ -73,6 +74,41 @@ def test_partial_hidden_and_settling_files_are_ignored(env, tick, monkeypatch):
     assert still.run_requests == [] and "1 still settling" in still.skip_reason.skip_message
     monkeypatch.setenv("FLIGHTDECK_LANDING_SETTLE_SECONDS", "0")
     assert [r.partition_key for r in tick().run_requests] == ["2013-01-05"]
+
+
+def test_a_file_dropped_just_before_a_tick_is_taken_by_that_tick_once_two_looks_agree(env, tick, monkeypatch):
+    """The settle rule: two looks FLIGHTDECK_LANDING_SETTLE_SECONDS apart find the same size and mtime.
+    A file only just written is looked at again within the tick; one still being written is not taken."""
+    only_one_day(env)
+    path = env.landing_file("2013-01-05")
+    content = path.read_bytes()
+    monkeypatch.setenv("FLIGHTDECK_LANDING_SETTLE_SECONDS", "1")
+    path.write_bytes(content)  # written now: too young for one look, settled by the second
+    started = time.monotonic()
+    assert [r.partition_key for r in tick().run_requests] == ["2013-01-05"]
+    assert 0.5 < time.monotonic() - started < 10
+
+    writing = env.landing / "2013-01-06.csv"
+    stop = threading.Event()
+
+    def slow_writer():  # a copy in progress: the file grows every 0.2 s
+        with writing.open("wb") as out:
+            for start in range(0, len(content), 1000):
+                if stop.is_set():
+                    return
+                out.write(content[start : start + 1000])
+                out.flush()
+                time.sleep(0.2)
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    try:
+        time.sleep(0.3)
+        result = tick()
+        assert result.run_requests == [] and "1 still settling" in result.skip_reason.skip_message
+    finally:
+        stop.set()
+        writer.join()
 
 
 def test_badly_named_and_out_of_range_files_are_quarantined_once(env, tick):

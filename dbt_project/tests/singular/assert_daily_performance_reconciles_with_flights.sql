@@ -1,4 +1,6 @@
 -- Every flight in fct_flights is counted once in agg_daily_carrier_performance, per day and carrier.
+-- It reads two models, so Dagster is told which one it checks (dagster-dbt's meta.dagster.ref).
+{{ config(meta={"dagster": {"ref": {"name": "agg_daily_carrier_performance"}}}) }}
 with facts as (
     select flight_date, carrier, count(*) as flights, count(*) filter (where is_cancelled) as cancelled
     from {{ ref('fct_flights') }}

@@ -4,6 +4,7 @@ The manifest is built once by `make install` (`dbt parse`), never at import: loa
 fast and never touches the warehouse.
 """
 
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -158,6 +159,7 @@ def daily_dbt_models(
         yield from run_dbt_build(context, dbt, window_vars(*window), warehouse)
 
 
+@functools.cache  # the manifest is fixed for the life of a process (make install writes it)
 def mart_partition_columns() -> dict[str, str]:
     """mart name -> its date column, from the manifest (config partition_column, default flight_date)."""
     nodes = json.loads(DBT_MANIFEST.read_text())["nodes"].values()

@@ -83,11 +83,9 @@ def scan(
     for path in sorted(dataset_dir.iterdir()):
         if not is_candidate(path):
             continue
-        try:
-            stat = path.lstat()  # a link's own size and time: its target is never looked at
-        except OSError:
+        size_mtime = _size_mtime(path)
+        if size_mtime is None:
             continue  # renamed or removed since the folder was listed: the next tick sees what is there
-        size_mtime = [stat.st_size, stat.st_mtime_ns]
         try:
             day, _ = partition_date_of(path, start, end_exclusive)
             if path.is_symlink():
@@ -99,7 +97,7 @@ def scan(
         previous = cursor.requested.get(path.name)
         if previous and previous[:2] == size_mtime:
             continue  # unchanged since its run was requested
-        quiet_for = now - stat.st_mtime
+        quiet_for = now - size_mtime[1] / 1e9
         if quiet_for < settle_seconds:
             young.append((path, day, size_mtime, settle_seconds - quiet_for))
             continue
@@ -117,6 +115,7 @@ def scan(
 
 
 def _size_mtime(path: Path) -> list | None:
+    """[size, mtime_ns] of the file itself (a link's own: its target is never looked at); None if gone."""
     try:
         stat = path.lstat()
     except OSError:
@@ -148,7 +147,7 @@ def contiguous_ranges(days: list[dt.date], max_days: int) -> list[tuple[dt.date,
     return ranges
 
 
-def run_key(files: list[ReadyFile], dataset: str = "flights") -> str:
+def run_key(files: list[ReadyFile], dataset: str) -> str:
     """Identity + content of the files a run loads: an identical re-delivery maps to the same key."""
     identity = "|".join(f"{f.path.name}:{f.sha256}" for f in sorted(files, key=lambda f: f.path.name))
     return f"{dataset}-landing:" + hashlib.sha256(identity.encode()).hexdigest()[:24]

@@ -9,7 +9,7 @@ from assets.weather import RAW_WEATHER_KEY
 from flightdeck.datasets import FLIGHTS
 from flightdeck.loader import DailyDataset
 
-FLIGHTS_PIPELINE_MAX_RUNTIME_S = 3600
+LANDING_PIPELINE_MAX_RUNTIME_S = 3600
 REFERENCE_MAX_RUNTIME_S = 900
 WEATHER_PIPELINE_MAX_RUNTIME_S = 1800
 
@@ -21,7 +21,7 @@ def landing_pipeline_job(dataset: DailyDataset):
         name=f"{dataset.name}_pipeline",
         selection=dg.AssetSelection.assets(raw_key(dataset)).downstream(),
         description=f"Load daily {dataset.name} files and update the staging and marts for the same partitions.",
-        tags={"dagster/max_runtime": str(FLIGHTS_PIPELINE_MAX_RUNTIME_S)},
+        tags={"dagster/max_runtime": str(LANDING_PIPELINE_MAX_RUNTIME_S)},
     )
 
 
@@ -41,7 +41,7 @@ marts_rebuild_job = dg.define_asset_job(
     name="marts_rebuild",
     selection=dg.AssetSelection.assets(*REFERENCE_ASSETS).downstream(include_self=False),
     description="Rebuild the marts over a partition range after a reference table changed.",
-    tags={"dagster/max_runtime": str(FLIGHTS_PIPELINE_MAX_RUNTIME_S)},
+    tags={"dagster/max_runtime": str(LANDING_PIPELINE_MAX_RUNTIME_S)},
 )
 
 reference_job = dg.define_asset_job(

@@ -27,9 +27,10 @@ def latest_materialization_by_partition(instance: dg.DagsterInstance, key: dg.As
 
 
 def reference_bootstrap(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
-    """On a fresh instance the marts need the reference snapshots first: request them once (once per landing
-    sensor: a second snapshot of unchanged tables changes nothing), ahead of the landing runs. Its priority puts it first in the run queue and first for the writer pool's slot
-    whenever steps wait for it, so no landing run's dbt step gets there before it."""
+    """On a fresh instance the marts need the reference snapshots first: request them once, ahead of the
+    landing runs (once per landing sensor: a second snapshot of unchanged tables changes nothing). Its
+    priority puts it first in the run queue and first for the writer pool's slot whenever steps wait for
+    it, so no landing run's dbt step gets there before it."""
     if all(instance.get_latest_materialization_event(key) for key in REFERENCE_KEYS):
         return []
     return [

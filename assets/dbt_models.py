@@ -149,7 +149,7 @@ def daily_dbt_models(
     # Every daily source must exist for the marts to compile; one never loaded yet (weather before its
     # first pull) is created empty, so its columns in the marts are null rather than the run failing.
     window = window_dates(context)
-    with warehouse.writer(context):  # dbt's process writes under this step's lock
+    with warehouse.writer(context, dbt=True):  # dbt's process writes under this step's lock
         with warehouse.connect() as con:
             for dataset in DAILY_DATASETS:
                 ensure_dataset_tables(

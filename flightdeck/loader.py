@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 import pandera.pandas as pa
 
+from flightdeck import lake
 from flightdeck.landing import LandingFile
 from flightdeck.sql_validation import CompiledColumn, any_failure_sql, compile_model, failure_reasons_sql
 from flightdeck.warehouse_ddl import ensure_dataset_tables
@@ -259,7 +260,9 @@ def load_window(
     """
     columns = compile_model(dataset.model)
     names = [c.name for c in columns]
-    ensure_dataset_tables(con, dataset.name, columns, dataset.partition_column)
+    lake.retrying_conflicts(
+        lambda: ensure_dataset_tables(con, dataset.name, columns, dataset.partition_column)
+    )
     part = dataset.partition_column
     problems = dict(file_problems or {})
 
@@ -341,94 +344,101 @@ def load_window(
                 WHERE c.outcome = 'loaded')
             WHERE nth > 1)"""
     )
-    loads = _count_and_gate(con, dataset, files, window, gates, list(key_columns), problems)
-    accepted = [load.partition_date for load in loads.values() if not load.rejected]
-    # The accepted partitions as literals: a constant list filters the window's rows without a join (a
-    # semi-join here cost a third of the 10x year's insert); when every day passed, no filter at all.
-    everything = len(accepted) == len(loads)
-    accepted_dates = "(" + ", ".join(f"DATE '{d}'" for d in accepted or [dt.date.min]) + ")"
-    indexes = [i for i, f in enumerate(files) if f.partition_date in set(accepted)]
-    accepted_files = "(" + ", ".join(str(i) for i in indexes or [-1]) + ")"
-    only_accepted = "" if everything else f" AND file_index IN {accepted_files}"
 
-    typed_as_text = ", ".join(f'"{n}" := CAST("{n}" AS VARCHAR)' for n in names)
-    select_cols = ", ".join(f'"{n}"' for n in names)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM raw.{dataset.name} WHERE {part} IN {accepted_dates}")
-        con.execute(
-            f"""INSERT INTO raw.{dataset.name}
-            SELECT {select_cols}, _date, filename, line_number, ?, now() FROM {numbered}
-            WHERE outcome = 'loaded'{only_accepted}""",
-            [run_id],
-        )
-        # Earlier open quarantine rows of the accepted partitions: resolved when their line (a corrected
-        # file) or their natural key (a corrected row elsewhere) loads now, otherwise superseded by this
-        # load's own quarantine rows. Open rows are thus always those of the load a partition holds; a
-        # held-back partition keeps its open rows, and this load's rows of it are recorded as 'rejected'.
-        key_match = " AND ".join(
-            f"json_extract_string(q.original_values, '{k}') = CAST(r.\"{k}\" AS VARCHAR)"
-            for k in dataset.natural_key
-            if k != part
-        )
-        con.execute(
-            f"""UPDATE quarantine.{dataset.name} q
-            SET status = CASE WHEN q.kind = 'invalid' AND EXISTS (
-                    SELECT 1 FROM raw.{dataset.name} r WHERE r.{part} = q.partition_date AND (
-                        (r._source_file = q.source_file AND r._source_line = q.line_number) OR ({key_match}))
-                ) THEN 'resolved' ELSE 'superseded' END,
-                resolved_at = now(), resolved_by_run_id = ?
-            WHERE q.status IN ('open', 'rejected') AND q.partition_date IN {accepted_dates}""",
-            [run_id],
-        )
-        status = (
-            "'open'"
-            if everything
-            else f"CASE WHEN file_index IN {accepted_files} THEN 'open' ELSE 'rejected' END"
-        )
-        con.execute(
-            f"""INSERT INTO quarantine.{dataset.name}
-            SELECT file_date, filename, line_number, outcome, COALESCE(array_to_string(reasons, ', '), ''),
-                   COALESCE(original_values, to_json(struct_pack({typed_as_text}))::VARCHAR),
-                   ?, now(), {status}, NULL, NULL
-            FROM {numbered} WHERE outcome <> 'loaded'
-            UNION ALL
-            SELECT f.file_date, f.filename, m.line_number, 'invalid', 'malformed_line: ' || m.error_message,
-                   m.csv_line, ?, now(), {status.replace("file_index", "m.file_index")}, NULL, NULL
-            FROM _malformed m JOIN _files f USING (file_index)""",
-            [run_id, run_id],
-        )
-        sha = {f.partition_date: f.sha256 for f in files}
-        _insert_rows(
-            con,
-            """INSERT INTO ops.load_audit (dataset, partition_date, source_file, file_sha256, rows_read,
-                   rows_loaded, rows_quarantined, rows_duplicate, run_id, outcome, rejected_because,
-                   rows_held_back, loaded_at)
-               SELECT *, now() FROM (VALUES""",
-            [
-                (
-                    dataset.name,
-                    load.partition_date,
-                    load.source_file,
-                    sha.get(load.partition_date),
-                    load.rows_read,
-                    load.rows_loaded,
-                    load.rows_quarantined,
-                    load.rows_duplicate,
-                    run_id,
-                    "rejected" if load.rejected else "loaded",
-                    load.rejected_because or None,
-                    load.rows_held_back,
-                )
-                for load in loads.values()
-            ],
-            suffix=")",
-        )
-        pause_for_crash_test()
-        con.execute("COMMIT")
-    except BaseException:
-        rollback(con)
-        raise
+    def gate_and_write() -> dict[dt.date, PartitionLoad]:
+        loads = _count_and_gate(con, dataset, files, window, gates, list(key_columns), problems)
+        accepted = [load.partition_date for load in loads.values() if not load.rejected]
+        # The accepted partitions as literals: a constant list filters the window's rows without a join (a
+        # semi-join here cost a third of the 10x year's insert); when every day passed, no filter at all.
+        everything = len(accepted) == len(loads)
+        accepted_dates = "(" + ", ".join(f"DATE '{d}'" for d in accepted or [dt.date.min]) + ")"
+        indexes = [i for i, f in enumerate(files) if f.partition_date in set(accepted)]
+        accepted_files = "(" + ", ".join(str(i) for i in indexes or [-1]) + ")"
+        only_accepted = "" if everything else f" AND file_index IN {accepted_files}"
+
+        typed_as_text = ", ".join(f'"{n}" := CAST("{n}" AS VARCHAR)' for n in names)
+        select_cols = ", ".join(f'"{n}"' for n in names)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM raw.{dataset.name} WHERE {part} IN {accepted_dates}")
+            con.execute(
+                f"""INSERT INTO raw.{dataset.name}
+                SELECT {select_cols}, _date, filename, line_number, ?, now() FROM {numbered}
+                WHERE outcome = 'loaded'{only_accepted}""",
+                [run_id],
+            )
+            # Earlier open quarantine rows of the accepted partitions: resolved when their line (a corrected
+            # file) or their natural key (a corrected row elsewhere) loads now, otherwise superseded by this
+            # load's own quarantine rows. Open rows are thus always those of the load a partition holds; a
+            # held-back partition keeps its open rows, and this load's rows of it are recorded as 'rejected'.
+            key_match = " AND ".join(
+                f"json_extract_string(q.original_values, '{k}') = CAST(r.\"{k}\" AS VARCHAR)"
+                for k in dataset.natural_key
+                if k != part
+            )
+            con.execute(
+                f"""UPDATE quarantine.{dataset.name} q
+                SET status = CASE WHEN q.kind = 'invalid' AND EXISTS (
+                        SELECT 1 FROM raw.{dataset.name} r WHERE r.{part} = q.partition_date AND (
+                            (r._source_file = q.source_file AND r._source_line = q.line_number) OR ({key_match}))
+                    ) THEN 'resolved' ELSE 'superseded' END,
+                    resolved_at = now(), resolved_by_run_id = ?
+                WHERE q.status IN ('open', 'rejected') AND q.partition_date IN {accepted_dates}""",
+                [run_id],
+            )
+            status = (
+                "'open'"
+                if everything
+                else f"CASE WHEN file_index IN {accepted_files} THEN 'open' ELSE 'rejected' END"
+            )
+            con.execute(
+                f"""INSERT INTO quarantine.{dataset.name}
+                SELECT file_date, filename, line_number, outcome, COALESCE(array_to_string(reasons, ', '), ''),
+                       COALESCE(original_values, to_json(struct_pack({typed_as_text}))::VARCHAR),
+                       ?, now(), {status}, NULL, NULL
+                FROM {numbered} WHERE outcome <> 'loaded'
+                UNION ALL
+                SELECT f.file_date, f.filename, m.line_number, 'invalid', 'malformed_line: ' || m.error_message,
+                       m.csv_line, ?, now(), {status.replace("file_index", "m.file_index")}, NULL, NULL
+                FROM _malformed m JOIN _files f USING (file_index)""",
+                [run_id, run_id],
+            )
+            sha = {f.partition_date: f.sha256 for f in files}
+            _insert_rows(
+                con,
+                """INSERT INTO ops.load_audit (dataset, partition_date, source_file, file_sha256, rows_read,
+                       rows_loaded, rows_quarantined, rows_duplicate, run_id, outcome, rejected_because,
+                       rows_held_back, loaded_at)
+                   SELECT *, now() FROM (VALUES""",
+                [
+                    (
+                        dataset.name,
+                        load.partition_date,
+                        load.source_file,
+                        sha.get(load.partition_date),
+                        load.rows_read,
+                        load.rows_loaded,
+                        load.rows_quarantined,
+                        load.rows_duplicate,
+                        run_id,
+                        "rejected" if load.rejected else "loaded",
+                        load.rejected_because or None,
+                        load.rows_held_back,
+                    )
+                    for load in loads.values()
+                ],
+                suffix=")",
+            )
+            pause_for_crash_test()
+            con.execute("COMMIT")
+        except BaseException:
+            rollback(con)
+            raise
+        return loads
+
+    # On a DuckLake the commit may lose to another writer's (lake.retrying_conflicts): the window is gated
+    # again against what that one committed and written again, its typed rows still in the working tables.
+    loads = lake.retrying_conflicts(gate_and_write)
     return [loads[day] for day in sorted(loads)]
 
 

@@ -23,6 +23,10 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DATA_DIR = "FLIGHTDECK_DATA_DIR"
 DUCKDB_PATH = "FLIGHTDECK_DUCKDB_PATH"
 DUCKDB_MEMORY_LIMIT = "FLIGHTDECK_DUCKDB_MEMORY_LIMIT"
+WAREHOUSE = "FLIGHTDECK_WAREHOUSE"
+DUCKLAKE_CATALOG = "FLIGHTDECK_DUCKLAKE_CATALOG"
+DUCKLAKE_DATA_PATH = "FLIGHTDECK_DUCKLAKE_DATA_PATH"
+WAREHOUSE_WRITERS = "FLIGHTDECK_WAREHOUSE_WRITERS"
 REFERENCE_DB_URL = "FLIGHTDECK_REFERENCE_DB_URL"
 PARTITION_START = "FLIGHTDECK_PARTITION_START"
 PARTITION_END = "FLIGHTDECK_PARTITION_END"
@@ -67,6 +71,8 @@ INTERNAL = {
     "FLIGHTDECK_WINDOW_MIN_DATE",
     "FLIGHTDECK_WINDOW_MAX_DATE",
     "FLIGHTDECK_DBT_WARM_SOCKET",
+    "FLIGHTDECK_DUCKLAKE_ATTACH",
+    "FLIGHTDECK_DUCKDB_EXTENSION_DIRECTORY",
     "FLIGHTDECK_CRASH_TEST_MARKER",
     "FLIGHTDECK_CRASH_TEST_PUBLISH_MARKER",
 }
@@ -85,6 +91,12 @@ def _defaults_for(data_dir: str) -> dict[str, str]:
         DATA_DIR: str(data),
         DUCKDB_PATH: str(data / "warehouse.duckdb"),
         DUCKDB_MEMORY_LIMIT: "1GB",
+        # duckdb: the one DuckDB file above; ducklake: a DuckLake on a PostgreSQL catalog (flightdeck/lake.py).
+        WAREHOUSE: "duckdb",
+        DUCKLAKE_CATALOG: "",
+        DUCKLAKE_DATA_PATH: str(data / "lake"),
+        # Steps that write at once on a DuckLake (dbt's one at a time); the DuckDB file allows one writer.
+        WAREHOUSE_WRITERS: "4",
         REFERENCE_DB_URL: f"sqlite:///{data / 'reference.sqlite'}",
         PARTITION_START: "2013-01-01",
         # Exclusive end: the default range is exactly the 365 days of 2013.
@@ -150,7 +162,25 @@ def flag(name: str) -> bool:
 
 def dbt_env() -> dict[str, str]:
     """What dbt's profile (dbt_project/profiles.yml) reads from its environment."""
-    return {name: get(name) for name in (DUCKDB_PATH, DUCKDB_MEMORY_LIMIT)}
+    env = {name: get(name) for name in (DUCKDB_PATH, DUCKDB_MEMORY_LIMIT, WAREHOUSE)}
+    if lake_enabled():
+        from flightdeck import lake
+
+        env |= {
+            "FLIGHTDECK_DUCKLAKE_ATTACH": "ducklake:postgres:" + lake.catalog_dsn(get(DUCKLAKE_CATALOG)),
+            DUCKLAKE_DATA_PATH: lake.data_path(get(DUCKLAKE_DATA_PATH)),
+            "FLIGHTDECK_DUCKDB_EXTENSION_DIRECTORY": str(duckdb_extension_dir()),
+        }
+    return env
+
+
+def lake_enabled() -> bool:
+    return get(WAREHOUSE).strip().lower() == "ducklake"
+
+
+def duckdb_extension_dir() -> Path:
+    """Where the DuckDB extensions of the installed packages are laid out (flightdeck/lake.py)."""
+    return data_dir() / "state" / "duckdb_extensions"
 
 
 def data_dir() -> Path:
@@ -243,6 +273,16 @@ def _database_url(value: str) -> str | None:
         return "an SQLAlchemy database URL such as sqlite:///path or postgresql://user@host/db"
 
 
+def _lake_catalog(value: str) -> str | None:
+    from flightdeck.lake import LakeConfigError, catalog_dsn
+
+    try:
+        catalog_dsn(value)
+        return None
+    except LakeConfigError:
+        return "a PostgreSQL connection string: dbname=... host=... user=..., or postgresql://user@host/db"
+
+
 def _choice(*allowed: str):
     return lambda value: None if value.strip().lower() in allowed else f"one of {', '.join(allowed)}"
 
@@ -259,6 +299,9 @@ _RATE = _number(float, 0, 1)
 _PORT = _number(int, 1, 65535)
 CHECKS: dict[str, Callable[[str], str | None]] = {
     DUCKDB_MEMORY_LIMIT: _memory_limit,
+    WAREHOUSE: _choice("duckdb", "ducklake"),
+    DUCKLAKE_CATALOG: _lake_catalog,
+    WAREHOUSE_WRITERS: _number(int, 1, 64),
     REFERENCE_DB_URL: _database_url,
     PARTITION_START: _date,
     PARTITION_END: _date,
@@ -321,6 +364,10 @@ def redact_url(value: str) -> str:
 def shown(name: str, value: str) -> str:
     if name in SECRETS:
         return "***"
+    if name == DUCKLAKE_CATALOG:
+        from flightdeck.lake import redact
+
+        return redact(value)
     return redact_url(value) if name in SECRET_URLS else value
 
 
@@ -344,6 +391,11 @@ def validate(environ: dict[str, str] | None = None) -> None:
     if not _date(start) and not _date(end) and end <= start:
         problems.append(
             f"{PARTITION_END}={end!r} must be after {PARTITION_START}={start!r} (the end is exclusive)"
+        )
+    warehouse = (environ.get(WAREHOUSE) or default[WAREHOUSE]).strip().lower()
+    if warehouse == "ducklake" and not (environ.get(DUCKLAKE_CATALOG) or "").strip():
+        problems.append(
+            f"{WAREHOUSE}=ducklake needs {DUCKLAKE_CATALOG}, the catalog's PostgreSQL connection string"
         )
     if problems:
         raise SettingsError("invalid flightdeck settings:\n  " + "\n  ".join(problems))

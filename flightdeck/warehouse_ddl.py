@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import duckdb
 
+from flightdeck import lake
 from flightdeck.sql_validation import CompiledColumn
 
 LINEAGE_COLUMNS = "_source_file VARCHAR, _source_line BIGINT, _run_id VARCHAR, _loaded_at TIMESTAMPTZ"
@@ -47,6 +48,13 @@ LOAD_AUDIT_ADDED = ("outcome VARCHAR", "rejected_because VARCHAR", "rows_held_ba
 def ensure_dataset_tables(
     con: duckdb.DuckDBPyConnection, dataset: str, columns: list[CompiledColumn], partition_column: str
 ) -> None:
+    # Two first loads on a DuckLake may create the same table at once: the loser's DDL runs again.
+    lake.retrying_conflicts(lambda: _create_dataset_tables(con, dataset, columns, partition_column))
+
+
+def _create_dataset_tables(
+    con: duckdb.DuckDBPyConnection, dataset: str, columns: list[CompiledColumn], partition_column: str
+) -> None:
     typed = ", ".join(f'"{c.name}" {c.sql_type}' for c in columns)
     con.execute(
         "CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS quarantine; CREATE SCHEMA IF NOT EXISTS ops"
@@ -75,7 +83,7 @@ def ensure_history_table(con: duckdb.DuckDBPyConnection, table: str, like: str) 
 ALERTS_DDL = """
 CREATE SCHEMA IF NOT EXISTS ops;
 CREATE TABLE IF NOT EXISTS ops.alerts (
-    alert_id VARCHAR PRIMARY KEY,
+    alert_id VARCHAR,       -- a uuid4, unique by construction (no PRIMARY KEY: DuckLake has no constraints)
     created_at TIMESTAMPTZ,
     kind VARCHAR,
     dedupe_key VARCHAR,

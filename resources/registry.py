@@ -42,7 +42,11 @@ def build_resources() -> dict[str, object]:
             breaker_state_path=_env(settings.BREAKER_STATE_PATH),
         ),
         "warehouse": DuckDBWarehouse(
-            path=_env(settings.DUCKDB_PATH), memory_limit=_env(settings.DUCKDB_MEMORY_LIMIT)
+            path=_env(settings.DUCKDB_PATH),
+            memory_limit=_env(settings.DUCKDB_MEMORY_LIMIT),
+            kind=_env(settings.WAREHOUSE),
+            lake_data_path=_env(settings.DUCKLAKE_DATA_PATH),
+            writers=_int(settings.WAREHOUSE_WRITERS),
         ),
         "landing": LandingArea(data_dir=_env(settings.DATA_DIR)),
         "reference_db": ReferenceDatabase(url=_env(settings.REFERENCE_DB_URL)),

@@ -30,7 +30,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from flightdeck import settings
+from flightdeck import lake, settings
 from flightdeck.backoff import backoff_delays
 
 WRITER_POOL = "duckdb_writer"
@@ -103,40 +103,64 @@ class WriterLockTimeout(Exception):
     pass
 
 
+def _try_slot(lock_paths: list[Path]) -> int | None:
+    """The descriptor of the first of `lock_paths` this process could lock, or None if all are held."""
+    for lock_path in lock_paths:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            os.close(fd)
+    return None
+
+
+def lock_paths(path: Path, name: str, slots: int) -> list[Path]:
+    """<path>.<name>.lock, and <path>.<name>.lock.<i> for every further slot."""
+    first = path.with_name(f"{path.name}.{name}.lock")
+    return [first] + [first.with_name(f"{first.name}.{i}") for i in range(1, slots)]
+
+
 @contextmanager
-def writer_lock(path: Path, holder: dict[str, str], timeout: float, log=None) -> Iterator[None]:
-    """Hold <path>.writer.lock exclusively; wait for it (saying who holds it, once) up to `timeout` s."""
-    lock_path = path.with_name(path.name + ".writer.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+def writer_lock(
+    path: Path, holder: dict[str, str], timeout: float, log=None, slots: int = 1, name: str = "writer"
+) -> Iterator[None]:
+    """Hold one of `slots` locks <path>.<name>.lock[.i] exclusively; wait for one (saying who holds the
+    first, once) up to `timeout` s. One slot on the DuckDB file; several on a DuckLake (module docstring)."""
+    paths = lock_paths(path, name, slots)
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    deadline, waited = time.monotonic() + timeout, False
+    while (fd := _try_slot(paths)) is None:
+        if not waited and log is not None:
+            log.info(f"waiting for the warehouse {name} lock, held by {_holder_of_path(paths[0])}")
+        waited = True
+        if time.monotonic() > deadline:
+            raise WriterLockTimeout(
+                f"the warehouse {name} lock {paths[0]} was held by {_holder_of_path(paths[0])} for more than "
+                f"{timeout:.0f} s (FLIGHTDECK_STEP_TIMEOUT_SECONDS)"
+            )
+        time.sleep(WRITER_LOCK_POLL_SECONDS)
     try:
-        deadline, waited = time.monotonic() + timeout, False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited and log is not None:
-                    log.info(f"waiting for the warehouse writer lock, held by {_holder_of(fd)}")
-                waited = True
-                if time.monotonic() > deadline:
-                    raise WriterLockTimeout(
-                        f"the warehouse writer lock {lock_path} was held by {_holder_of(fd)} for more than "
-                        f"{timeout:.0f} s (FLIGHTDECK_STEP_TIMEOUT_SECONDS)"
-                    ) from None
-                time.sleep(WRITER_LOCK_POLL_SECONDS)
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({**holder, "pid": os.getpid()}).encode(), 0)
         if log is not None:
-            log.info("holding the warehouse writer lock")
+            log.info(f"holding the warehouse {name} lock")
         try:
             yield
         finally:
             os.ftruncate(fd, 0)
             if log is not None:
-                log.info("released the warehouse writer lock")
+                log.info(f"released the warehouse {name} lock")
     finally:
         os.close(fd)  # releases the lock; so does the process's death
+
+
+def _holder_of_path(lock_path: Path) -> str:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        return _holder_of(fd)
+    finally:
+        os.close(fd)
 
 
 def _holder_of(fd: int) -> str:
@@ -148,13 +172,27 @@ def _holder_of(fd: int) -> str:
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):
-    """Opens the warehouse file on demand; every connection is closed when its block ends."""
+    """Opens the warehouse on demand; every connection is closed when its block ends.
+
+    The warehouse is the DuckDB file at `path`, or with `kind="ducklake"` a DuckLake on the PostgreSQL
+    catalog FLIGHTDECK_DUCKLAKE_CATALOG with its data under `lake_data_path` (flightdeck/lake.py): the
+    connection is then an in-memory DuckDB whose default catalog is the lake, so every caller's SQL is the
+    same. The catalog's connection string may hold a password: it is read from the settings when a
+    connection opens, never part of the resource's configuration the UI shows.
+    """
 
     path: str
     lock_retry_attempts: int = 8
     lock_retry_base_seconds: float = 0.2
     lock_retry_max_seconds: float = 5.0
     memory_limit: str = "1GB"
+    kind: str = "duckdb"
+    lake_data_path: str = ""
+    writers: int = 1  # steps that may write at once on a DuckLake (FLIGHTDECK_WAREHOUSE_WRITERS)
+
+    @property
+    def is_lake(self) -> bool:
+        return self.kind.strip().lower() == "ducklake"
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # The file a run writes is the deployment's (FLIGHTDECK_DUCKDB_PATH), never a launchpad's choice.
@@ -166,16 +204,33 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 allow_retries=False,
             )
 
-    def writer(self, context) -> contextlib.AbstractContextManager[None]:
-        """The warehouse's writer lock for the rest of a step (module docstring)."""
+    def writer(self, context, dbt: bool = False) -> contextlib.AbstractContextManager[None]:
+        """The warehouse's writer lock for the rest of a step (module docstring). On a DuckLake, up to
+        `writers` steps write at once, and dbt's steps one at a time (`dbt=True`): every build replaces
+        the same marts.<mart>__audit tables."""
         op = getattr(context, "op_execution_context", context)  # an asset's, a check's or an op's context
         holder = {"run": op.run_id, "step": op.op_def.name}
-        return writer_lock(
-            Path(self.path), holder, float(settings.get(settings.STEP_TIMEOUT)), log=context.log
-        )
+        slots, name = (1, "dbt") if dbt and self.is_lake else (self.writers if self.is_lake else 1, "writer")
+        timeout = float(settings.get(settings.STEP_TIMEOUT))
+        return writer_lock(Path(self.path), holder, timeout, log=context.log, slots=slots, name=name)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.is_lake:
+            con = configure(
+                lake.connect(
+                    settings.get(settings.DUCKLAKE_CATALOG),
+                    self.lake_data_path,
+                    settings.duckdb_extension_dir(),
+                    read_only,
+                ),
+                self.memory_limit,
+            )
+            try:
+                yield con
+            finally:
+                con.close()
+            return
         path = Path(self.path)
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -37,14 +37,16 @@
         {%- endfor -%}
       {%- endfor %}
         begin transaction;
-        create schema if not exists marts;
+        create schema if not exists {{ target.database }}.marts;
         {%- for node in built %}
-          {%- set published = node.schema ~ '.' ~ node.name -%}
-          {%- set audit = node.schema ~ '.' ~ node.alias -%}
+          {#- Qualified by database: on the DuckLake the models live in the attached lake, not in the
+              connection's own in-memory database. -#}
+          {%- set published = node.database ~ '.' ~ node.schema ~ '.' ~ node.name -%}
+          {%- set audit = node.database ~ '.' ~ node.schema ~ '.' ~ node.alias -%}
           {%- set column = node.config.get('partition_column', 'flight_date') -%}
           {%- set covers = true -%}
           {%- if windowed -%}
-            {%- set exists = run_query("select count(*) from duckdb_tables() where schema_name = '" ~ node.schema ~ "' and table_name = '" ~ node.name ~ "'").columns[0].values()[0] -%}
+            {%- set exists = run_query("select count(*) from duckdb_tables() where database_name = '" ~ node.database ~ "' and schema_name = '" ~ node.schema ~ "' and table_name = '" ~ node.name ~ "'").columns[0].values()[0] -%}
             {%- if exists -%}
               {%- set outside = run_query("select count(*) from (select 1 from " ~ published ~ " where not (" ~ in_partition_window(column) ~ ") limit 1)").columns[0].values()[0] -%}
               {%- set covers = outside == 0 -%}

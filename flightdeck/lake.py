@@ -1,0 +1,179 @@
+"""The warehouse as a DuckLake: table metadata in a PostgreSQL catalog, data as Parquet files under a
+data path (a folder here; an object-store prefix in production, docs/scaling.md).
+
+`FLIGHTDECK_WAREHOUSE=ducklake` turns it on; the embedded default stays the DuckDB file. Every connection
+is an in-memory DuckDB that attaches the lake as `lake` and makes it the default catalog, so the same SQL
+(`raw.flights`, `marts.fct_flights`, temp tables) runs on either warehouse.
+
+DuckDB installs extensions by downloading them, which these machines cannot do; PyPI ships the two the
+lake needs as packages for this DuckDB release (`duckdb-extension-ducklake`, `duckdb-extension-postgres`).
+DuckDB looks for an extension as `<extension_directory>/v<version>/<platform>/<name>.duckdb_extension`, and
+knows the postgres extension as `postgres_scanner`: `extension_directory()` lays the packages' files out
+that way (links, made once) and DuckDB autoloads them on `ATTACH 'ducklake:postgres:…'`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import duckdb
+
+from flightdeck.backoff import backoff_delays
+
+ALIAS = "lake"
+# How often a transaction that lost a commit conflict to another writer is run again.
+COMMIT_CONFLICT_RETRIES = 8
+T = TypeVar("T")
+# The extension each package ships, and the name DuckDB loads it by.
+_EXTENSIONS = {
+    "duckdb_extension_ducklake": ("ducklake", "ducklake"),
+    "duckdb_extension_postgres": ("postgres", "postgres_scanner"),
+}
+
+
+class LakeConfigError(ValueError):
+    """The lake's settings cannot work; the message says which and why."""
+
+
+def _platform() -> str:
+    machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
+    if machine is None or not platform.system() == "Linux":
+        raise LakeConfigError(f"no DuckDB extension packages for {platform.system()} {platform.machine()}")
+    return f"linux_{machine}"
+
+
+def extension_directory(root: Path) -> Path:
+    """`root`, laid out as DuckDB's extension directory for the installed extension packages."""
+    version = "v" + duckdb.__version__
+    target = root / version / _platform()
+    target.mkdir(parents=True, exist_ok=True)
+    for package, (shipped, loaded_as) in _EXTENSIONS.items():
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise LakeConfigError(f"the DuckLake warehouse needs the package {package.replace('_', '-')}")
+        source = Path(next(iter(spec.submodule_search_locations))) / "extensions" / version
+        source = source / f"{shipped}.duckdb_extension"
+        if not source.exists():
+            raise LakeConfigError(f"{package} has no extension for DuckDB {duckdb.__version__} ({source})")
+        link = target / f"{loaded_as}.duckdb_extension"
+        if not (link.is_symlink() and link.resolve() == source.resolve()):
+            temporary = link.with_name(f".{link.name}.{os.getpid()}")
+            temporary.unlink(missing_ok=True)
+            temporary.symlink_to(source)
+            temporary.replace(link)  # atomic: a concurrent process sees the old link or the new one
+    return root
+
+
+# One `key=value` of a libpq connection string: the value bare, or single-quoted with \\ escapes.
+_LIBPQ_PAIR = re.compile(r"\s*(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)\s*")
+
+
+def catalog_dsn(catalog: str) -> str:
+    """The catalog in libpq `key=value` form, from that form or a `postgresql://` URL."""
+    catalog = catalog.strip()
+    if not catalog:
+        raise LakeConfigError(
+            "FLIGHTDECK_DUCKLAKE_CATALOG is empty: set it to the catalog's PostgreSQL connection string "
+            "(dbname=… host=… user=…, or postgresql://user@host:port/dbname)"
+        )
+    if "://" not in catalog:
+        pairs, at = [], 0
+        while at < len(catalog):
+            match = _LIBPQ_PAIR.match(catalog, at)
+            if match is None:
+                raise LakeConfigError(
+                    f"FLIGHTDECK_DUCKLAKE_CATALOG is not a libpq connection string (key=value ...): {redact(catalog)}"
+                )
+            pairs.append(match.groups())
+            at = match.end()
+        return " ".join(f"{k}={v}" for k, v in pairs)
+    url = urlsplit(catalog)
+    if url.scheme not in ("postgres", "postgresql"):
+        raise LakeConfigError(f"FLIGHTDECK_DUCKLAKE_CATALOG must be a PostgreSQL URL, not {url.scheme}://")
+    parts = {
+        "dbname": unquote(url.path.lstrip("/")),
+        "host": unquote(url.hostname or ""),
+        "port": str(url.port or ""),
+        "user": unquote(url.username or ""),
+        "password": unquote(url.password or ""),
+        **dict(parse_qsl(url.query)),
+    }
+    return " ".join(f"{k}={_libpq_value(v)}" for k, v in parts.items() if v)
+
+
+def _libpq_value(value: str) -> str:
+    if value and not re.search(r"[\s'\\]", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def redact(text: str) -> str:
+    """`text` with every catalog password replaced: for logs, errors and metadata."""
+    text = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
+    return re.sub(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+
+
+def data_path(value: str) -> str:
+    """The lake's data path as DuckLake stores it: an object-store prefix as given, a folder absolute and
+    ending in a slash (DuckLake joins file names to it)."""
+    if not value.strip():
+        raise LakeConfigError(
+            "FLIGHTDECK_DUCKLAKE_DATA_PATH is empty: set it to the lake's data folder or prefix"
+        )
+    if "://" in value:
+        return value.strip()
+    return str(Path(value.strip()).resolve()) + "/"
+
+
+def attach_sql(catalog: str, data_path_: str, read_only: bool = False) -> str:
+    """The ATTACH statement of the lake."""
+    target = "ducklake:postgres:" + catalog_dsn(catalog)
+    options = [f"DATA_PATH {_sql_string(data_path(data_path_))}"] + (["READ_ONLY"] if read_only else [])
+    return f"ATTACH {_sql_string(target)} AS {ALIAS} ({', '.join(options)})"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def connect(
+    catalog: str, data_path: str, extensions: Path, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached as its default catalog. Errors name no password."""
+    if not read_only and "://" not in data_path:
+        Path(data_path).mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"extension_directory": str(extension_directory(extensions))})
+    try:
+        con.execute(attach_sql(catalog, data_path, read_only))
+        con.execute(f"USE {ALIAS}")
+    except duckdb.Error as exc:
+        con.close()
+        raise type(exc)(redact(str(exc))) from None
+    return con
+
+
+def is_commit_conflict(exc: BaseException) -> bool:
+    """A DuckLake commit that lost to another writer's: its whole transaction was undone, none of it kept."""
+    return isinstance(exc, duckdb.TransactionException) and "Transaction conflict" in str(exc)
+
+
+def retrying_conflicts(transaction: Callable[[], T]) -> T:
+    """`transaction()`, run again (with backoff) while its commit loses to another writer's. On a DuckLake
+    writers of one table conflict at commit even on different rows (two first loads creating the same
+    table, two loads replacing days of it); on the DuckDB file there is one writer and no conflict."""
+    for delay in [*backoff_delays(COMMIT_CONFLICT_RETRIES, 0.2, 5.0), None]:
+        try:
+            return transaction()
+        except duckdb.TransactionException as exc:
+            if delay is None or not is_commit_conflict(exc):
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")

@@ -1,0 +1,243 @@
+"""The warehouse as a DuckLake on a real PostgreSQL catalog (issue: beyond one machine).
+
+Each test gets a scratch catalog database on 127.0.0.1:5432, dropped afterwards, and its own data folder;
+skipped with the reason where PostgreSQL is absent.
+"""
+
+import datetime as dt
+import os
+import subprocess
+import threading
+
+import dagster as dg
+import pytest
+
+from flightdeck import lake, loader, settings
+from tests.conftest import ROOT
+from tests.postgres import PG_HOST, PG_PORT, PG_USER, requires_postgres, scratch_database
+from tests.runs import load_reference, run_job
+
+DAYS = ("2013-01-02", "2013-01-04")
+# trust authentication ignores it: it stands for a real password, which must never be shown
+PASSWORD = "s3cret-pw"
+
+
+# -- The settings: pure, no PostgreSQL needed -------------------------------------------------------------
+
+
+def test_the_catalog_is_taken_in_libpq_or_url_form_and_a_bad_one_is_named_without_its_password():
+    assert (
+        lake.catalog_dsn("dbname=x host=127.0.0.1 user=postgres") == "dbname=x host=127.0.0.1 user=postgres"
+    )
+    assert lake.catalog_dsn(" dbname = x  password='a b\\'c' ") == "dbname=x password='a b\\'c'"
+    assert (
+        lake.catalog_dsn("postgresql://u:p%20w@db.example:5433/lake?sslmode=require")
+        == "dbname=lake host=db.example port=5433 user=u password='p w' sslmode=require"
+    )
+    for bad in ("", "dbname=x junk", "mysql://u@h/db", "password=hunter2 ="):
+        with pytest.raises(lake.LakeConfigError) as raised:
+            lake.catalog_dsn(bad)
+        assert "hunter2" not in str(raised.value)
+    assert lake.redact("dbname=x password=hunter2 user=u") == "dbname=x password=*** user=u"
+    assert lake.redact("postgresql://u:hunter2@h/db") == "postgresql://u:***@h/db"
+    assert lake.data_path("s3://bucket/lake/") == "s3://bucket/lake/"
+    assert lake.data_path("relative/lake").endswith("/relative/lake/")
+
+
+def test_the_lake_needs_a_catalog_and_a_bad_catalog_is_shown_redacted():
+    with pytest.raises(settings.SettingsError, match="FLIGHTDECK_DUCKLAKE_CATALOG"):
+        settings.validate({"FLIGHTDECK_WAREHOUSE": "ducklake"})
+    with pytest.raises(settings.SettingsError) as raised:
+        settings.validate(
+            {"FLIGHTDECK_WAREHOUSE": "ducklake", "FLIGHTDECK_DUCKLAKE_CATALOG": "password=hunter2 x"}
+        )
+    assert "hunter2" not in str(raised.value) and "FLIGHTDECK_DUCKLAKE_CATALOG" in str(raised.value)
+    with pytest.raises(settings.SettingsError, match="FLIGHTDECK_WAREHOUSE='lakehouse'"):
+        settings.validate({"FLIGHTDECK_WAREHOUSE": "lakehouse"})
+    settings.validate({"FLIGHTDECK_WAREHOUSE": "ducklake", "FLIGHTDECK_DUCKLAKE_CATALOG": "dbname=x"})
+
+
+# -- On a real catalog ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def catalog():
+    with scratch_database() as name:
+        yield f"dbname={name} host={PG_HOST} port={PG_PORT} user={PG_USER} password={PASSWORD}"
+
+
+@pytest.fixture
+def on_lake(env, catalog, monkeypatch):
+    """The test's environment with its warehouse on a DuckLake."""
+    monkeypatch.setenv("FLIGHTDECK_WAREHOUSE", "ducklake")
+    monkeypatch.setenv("FLIGHTDECK_DUCKLAKE_CATALOG", catalog)
+    monkeypatch.setenv("FLIGHTDECK_DUCKLAKE_DATA_PATH", str(env.root / "lake"))
+    return env
+
+
+def lake_query(sql: str) -> list[tuple]:
+    con = lake.connect(
+        settings.get(settings.DUCKLAKE_CATALOG),
+        settings.get(settings.DUCKLAKE_DATA_PATH),
+        settings.duckdb_extension_dir(),
+        read_only=True,
+    )
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+CONTENT = {
+    "raw": "SELECT * EXCLUDE (_loaded_at, _run_id, _source_file) FROM raw.flights ORDER BY ALL",
+    "quarantine": "SELECT partition_date, line_number, kind, reasons FROM quarantine.flights ORDER BY ALL",
+    "audit": "SELECT partition_date, rows_read, rows_loaded, rows_quarantined, outcome FROM ops.load_audit "
+    "WHERE dataset = 'flights' ORDER BY ALL",
+    **{
+        mart: f"SELECT * FROM marts.{mart} ORDER BY ALL"
+        for mart in ("fct_flights", "agg_daily_carrier_performance", "agg_daily_origin_weather")
+    },
+}
+
+
+def run_the_days(instance) -> None:
+    """A ranged run of DAYS through the marts, then one of its days again (delete + insert, publish)."""
+    load_reference(instance)
+    assert run_job("flights_pipeline", instance, partition_range=DAYS).success
+    assert run_job("flights_pipeline", instance, partition=DAYS[0]).success
+
+
+@requires_postgres
+def test_the_pipeline_on_the_lake_holds_what_it_holds_on_the_file(on_lake, monkeypatch):
+    """Raw, quarantine, load audit and every mart are the same on the lake as on the DuckDB file, for the
+    same days (a ranged run and a re-run day, with a bad line), and the catalog's password is in no
+    event of the runs."""
+    day = on_lake.landing_file(DAYS[1])
+    lines = day.read_text().splitlines()
+    lines[5] = lines[5].replace(",EWR,", ",XXX,").replace(",JFK,", ",XXX,").replace(",LGA,", ",XXX,")
+    day.write_text("\n".join(lines) + "\n")
+
+    with dg.instance_for_test() as instance:
+        run_the_days(instance)
+        on_lake_content = {name: lake_query(sql) for name, sql in CONTENT.items()}
+        everything = "".join(
+            str(record.event_log_entry)
+            for run in instance.get_runs()
+            for record in instance.get_records_for_run(run.run_id, limit=100_000).records
+        )
+    assert PASSWORD not in everything and "ducklake:postgres" not in everything
+    assert not on_lake.duckdb_path.exists()  # nothing went to the file
+    assert on_lake_content["quarantine"] and on_lake_content["fct_flights"]
+
+    monkeypatch.setenv("FLIGHTDECK_WAREHOUSE", "duckdb")
+    with dg.instance_for_test() as instance:
+        run_the_days(instance)
+    on_file = {name: on_lake.query(sql) for name, sql in CONTENT.items()}
+    assert on_lake_content == on_file
+
+
+@requires_postgres
+def test_two_ranged_backfills_write_the_lake_at_once_and_both_land_whole(on_lake, tmp_path):
+    """The README's CLI range command twice at once, for two ranges: on the lake both loads run side by
+    side (the writer lock has several slots; a commit that lost to the other's is written again), dbt's
+    steps one after the other, and every day is in raw and the marts once."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "dagster"), "asset", "materialize", "-f", "definitions.py",
+         "--select", "raw/airlines,raw/airports,raw/planes"],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    ranges = [("2013-01-01", "2013-01-06"), ("2013-01-07", "2013-01-12")]
+    runs = [
+        subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "dagster"),
+                "asset",
+                "materialize",
+                "-f",
+                "definitions.py",
+                "--select",
+                "raw/flights*",
+                "--partition-range",
+                f"{first}...{last}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for first, last in ranges
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output[-3000:]
+    # Both held a writer slot at the same time: neither waited for the other's load.
+    assert not any("waiting for the warehouse writer lock" in output for output in outputs)
+    rows_in_files = {
+        dt.date.fromisoformat(f.stem): len(f.read_text().splitlines()) - 1
+        for f in sorted(on_lake.landing.glob("*.csv"))
+        if "2013-01-01" <= f.stem <= "2013-01-12"
+    }
+    assert dict(lake_query("SELECT flight_date, count(*) FROM raw.flights GROUP BY ALL")) == rows_in_files
+    assert (
+        dict(lake_query("SELECT flight_date, count(*) FROM marts.fct_flights GROUP BY ALL")) == rows_in_files
+    )
+
+
+@requires_postgres
+def test_two_writers_of_one_partition_leave_it_loaded_once(on_lake, monkeypatch):
+    """Two loads of the same day whose transactions are open at the same time: DuckLake undoes the second
+    commit as a whole, the loader writes it again, and the day holds its rows once, audited twice."""
+    from assets.common.gated_load import contract_checked_files
+    from flightdeck.datasets import FLIGHTS
+    from resources.landing import LandingArea
+
+    day = dt.date(2013, 1, 3)
+    both_open = threading.Barrier(2, timeout=30)
+    first_attempts = threading.local()
+
+    def wait_for_the_other():  # where the crash tests pause: inside the open transaction, before COMMIT
+        if not getattr(first_attempts, "done", False):
+            first_attempts.done = True
+            both_open.wait()
+
+    monkeypatch.setattr(loader, "pause_for_crash_test", wait_for_the_other)
+    conflicts = []
+    real_is_conflict = lake.is_commit_conflict
+    monkeypatch.setattr(
+        lake, "is_commit_conflict", lambda exc: conflicts.append(exc) or real_is_conflict(exc)
+    )
+
+    def load(results):
+        files, problems = contract_checked_files(
+            LandingArea(data_dir=str(on_lake.root)), FLIGHTS, (day, day), "t"
+        )
+        con = lake.connect(
+            settings.get(settings.DUCKLAKE_CATALOG),
+            settings.get(settings.DUCKLAKE_DATA_PATH),
+            settings.duckdb_extension_dir(),
+        )
+        try:
+            gates = loader.Gates(max_quarantine_rate=0.01, min_volume_fraction=0.5)
+            results.append(loader.load_window(con, FLIGHTS, files, (day, day), "t", gates, [], problems))
+        finally:
+            con.close()
+
+    # The tables exist first, as after any earlier load: two first-ever loads would both create them.
+    first_attempts.done = True  # this thread's set-up load does not wait
+    load([])
+    results = []
+    threads = [threading.Thread(target=load, args=(results,)) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join(timeout=120) for t in threads]
+    rows = len(on_lake.landing_file(day.isoformat()).read_text().splitlines()) - 1
+    assert len(results) == 2 and all(r[0].rows_loaded == rows for r in results)
+    assert conflicts and all(real_is_conflict(exc) for exc in conflicts)
+    assert lake_query(f"SELECT count(*) FROM raw.flights WHERE flight_date = '{day}'") == [(rows,)]
+    assert lake_query(
+        f"SELECT count(*) FROM (SELECT DISTINCT carrier, flight, origin FROM raw.flights WHERE flight_date = '{day}')"
+    ) == [(rows,)]
+    assert lake_query(f"SELECT count(*) FROM ops.load_audit WHERE partition_date = '{day}'") == [(3,)]

@@ -21,6 +21,7 @@ from assets.ops import pipeline_health
 from assets.reference import REFERENCE_ASSETS
 from assets.weather import raw_weather
 from flightdeck.datasets import DAILY_DATASETS
+from jobs.lake_maintenance import lake_maintenance_job
 from jobs.pipelines import (
     LANDING_JOBS,
     marts_rebuild_job,
@@ -28,7 +29,12 @@ from jobs.pipelines import (
     reference_job,
     weather_pipeline_job,
 )
-from jobs.schedules import ops_nightly_schedule, reference_nightly_schedule, weather_daily_schedule
+from jobs.schedules import (
+    lake_maintenance_schedule,
+    ops_nightly_schedule,
+    reference_nightly_schedule,
+    weather_daily_schedule,
+)
 from resources.executor import build_executor
 from resources.registry import build_resources
 from sensors.alert_sensors import run_failure_alert_sensor, run_recovery_alert_sensor
@@ -46,8 +52,20 @@ partition_outcome_checks = [
 defs = dg.Definitions(
     assets=[*LANDING_ASSETS, raw_weather, *REFERENCE_ASSETS, daily_dbt_models, pipeline_health],
     asset_checks=partition_outcome_checks,
-    jobs=[*LANDING_JOBS.values(), weather_pipeline_job, reference_job, marts_rebuild_job, ops_job],
-    schedules=[reference_nightly_schedule, ops_nightly_schedule, weather_daily_schedule],
+    jobs=[
+        *LANDING_JOBS.values(),
+        weather_pipeline_job,
+        reference_job,
+        marts_rebuild_job,
+        ops_job,
+        lake_maintenance_job,
+    ],
+    schedules=[
+        reference_nightly_schedule,
+        ops_nightly_schedule,
+        weather_daily_schedule,
+        lake_maintenance_schedule,
+    ],
     sensors=[
         *LANDING_SENSORS,
         reference_change_sensor,

@@ -177,3 +177,16 @@ def retrying_conflicts(transaction: Callable[[], T]) -> T:
                 raise
             time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def maintenance_sql(retention_days: float) -> list[str]:
+    """DuckLake's own maintenance, in order: merge the small Parquet files many small commits leave
+    (daily loads, inlined inserts flushed), expire snapshots older than the retention (time travel and
+    rollback reach back that far), then delete the files no snapshot references any more."""
+    older_than = f"now() - to_seconds({float(retention_days) * 86400:.0f})"
+    return [
+        f"CALL ducklake_flush_inlined_data('{ALIAS}')",
+        f"CALL ducklake_merge_adjacent_files('{ALIAS}')",
+        f"CALL ducklake_expire_snapshots('{ALIAS}', older_than => {older_than})",
+        f"CALL ducklake_cleanup_old_files('{ALIAS}', older_than => {older_than})",
+    ]

@@ -27,6 +27,7 @@ WAREHOUSE = "FLIGHTDECK_WAREHOUSE"
 DUCKLAKE_CATALOG = "FLIGHTDECK_DUCKLAKE_CATALOG"
 DUCKLAKE_DATA_PATH = "FLIGHTDECK_DUCKLAKE_DATA_PATH"
 WAREHOUSE_WRITERS = "FLIGHTDECK_WAREHOUSE_WRITERS"
+DUCKLAKE_RETENTION_DAYS = "FLIGHTDECK_DUCKLAKE_SNAPSHOT_RETENTION_DAYS"
 REFERENCE_DB_URL = "FLIGHTDECK_REFERENCE_DB_URL"
 PARTITION_START = "FLIGHTDECK_PARTITION_START"
 PARTITION_END = "FLIGHTDECK_PARTITION_END"
@@ -97,6 +98,8 @@ def _defaults_for(data_dir: str) -> dict[str, str]:
         DUCKLAKE_DATA_PATH: str(data / "lake"),
         # Steps that write at once on a DuckLake (dbt's one at a time); the DuckDB file allows one writer.
         WAREHOUSE_WRITERS: "4",
+        # The lake's nightly maintenance expires snapshots older than this (time travel reaches this far).
+        DUCKLAKE_RETENTION_DAYS: "7",
         REFERENCE_DB_URL: f"sqlite:///{data / 'reference.sqlite'}",
         PARTITION_START: "2013-01-01",
         # Exclusive end: the default range is exactly the 365 days of 2013.
@@ -302,6 +305,7 @@ CHECKS: dict[str, Callable[[str], str | None]] = {
     WAREHOUSE: _choice("duckdb", "ducklake"),
     DUCKLAKE_CATALOG: _lake_catalog,
     WAREHOUSE_WRITERS: _number(int, 1, 64),
+    DUCKLAKE_RETENTION_DAYS: _number(float, 0),
     REFERENCE_DB_URL: _database_url,
     PARTITION_START: _date,
     PARTITION_END: _date,

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from flightdeck import settings
+from jobs.lake_maintenance import lake_maintenance_job
 from jobs.pipelines import ops_job, reference_job, weather_pipeline_job
 
 
@@ -28,6 +29,17 @@ reference_nightly_schedule = nightly(
 )
 ops_nightly_schedule = nightly(
     "ops_nightly", ops_job, 3, 30, "Recompute ops/pipeline_health every night at 03:30 New York time."
+)
+# Runs by default only where there is a lake to maintain.
+lake_maintenance_schedule = dg.ScheduleDefinition(
+    name="lake_maintenance_nightly",
+    job=lake_maintenance_job,
+    cron_schedule="0 4 * * *",
+    execution_timezone="America/New_York",
+    default_status=dg.DefaultScheduleStatus.RUNNING
+    if settings.lake_enabled()
+    else dg.DefaultScheduleStatus.STOPPED,
+    description="Maintain the DuckLake every night at 04:00 New York time (FLIGHTDECK_WAREHOUSE=ducklake).",
 )
 
 # Weather is pulled, not pushed: the previous (complete) day's partition, at FLIGHTDECK_WEATHER_PULL_TIME.

@@ -2,46 +2,16 @@
 worker over the local RabbitMQ (issue: production). Skipped where RabbitMQ is not reachable."""
 
 import os
-import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 
+from tests.celery_workers import BIN, BROKER, purge_default_queue, requires_rabbitmq, start_worker
 from tests.conftest import ROOT
-from tests.dagster_dev import start_process_group, stop_process_group, wait_until
+from tests.dagster_dev import stop_process_group
 
-BIN = Path(sys.executable).parent
-BROKER = "pyamqp://guest:guest@127.0.0.1:5672//"
-CELERY_QUEUE = "dagster"  # dagster-celery's default queue; a step tag `dagster-celery/queue` routes elsewhere
-
-
-def rabbitmq_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=3):
-            return True
-    except OSError:
-        return False
-
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not rabbitmq_reachable(), reason="RabbitMQ is not reachable on 127.0.0.1:5672"),
-]
-
-
-def purge_default_queue() -> None:
-    from kombu import Connection
-
-    with Connection(BROKER, connect_timeout=5) as connection:
-        try:
-            connection.default_channel.queue_purge(CELERY_QUEUE)
-        except Exception as exc:  # a queue that does not exist yet has nothing in it
-            if "NOT_FOUND" not in str(exc):
-                raise
+pytestmark = [pytest.mark.slow, requires_rabbitmq]
 
 
 def test_steps_run_on_a_celery_worker_over_rabbitmq(env, tmp_path):
@@ -49,8 +19,6 @@ def test_steps_run_on_a_celery_worker_over_rabbitmq(env, tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     purge_default_queue()  # steps of an earlier, interrupted test run must not reach this worker
-    worker_config = tmp_path / "celery.yaml"
-    worker_config.write_text(yaml.safe_dump({"broker": BROKER, "backend": "rpc://"}))
     run_env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -58,25 +26,8 @@ def test_steps_run_on_a_celery_worker_over_rabbitmq(env, tmp_path):
         "FLIGHTDECK_CELERY_BROKER_URL": BROKER,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
     }
-    worker, log = start_process_group(
-        [
-            str(BIN / "dagster-celery"),
-            "worker",
-            "start",
-            "-A",
-            "dagster_celery.app",
-            "-y",
-            str(worker_config),
-            "-n",
-            f"flightdeck-test-{os.getpid()}@localhost",
-            "--",
-            "--concurrency=1",  # one DuckDB writer at a time on this worker
-        ],
-        run_env,
-        tmp_path / "worker.log",
-    )
+    worker, log = start_worker("flightdeck-test", run_env, tmp_path)  # one DuckDB writer at a time
     try:
-        wait_until(lambda: "ready" in (tmp_path / "worker.log").read_text(), 120, what="the Celery worker")
         done = subprocess.run(
             [
                 str(BIN / "dagster"),
@@ -114,5 +65,5 @@ def test_steps_run_on_a_celery_worker_over_rabbitmq(env, tmp_path):
         assert {e.dagster_event.pid for e in starts}.isdisjoint(
             run_process
         )  # the steps ran in the worker, not the run
-    assert "succeeded" in (tmp_path / "worker.log").read_text()
+    assert "succeeded" in (tmp_path / "flightdeck-test.log").read_text()
     assert env.query("SELECT count(*) FROM raw.airlines") == [(16,)]

@@ -13,7 +13,9 @@ import dagster as dg
 import pytest
 
 from flightdeck import lake, loader, settings
+from tests.celery_workers import BIN, BROKER, purge_default_queue, requires_rabbitmq, start_worker
 from tests.conftest import ROOT
+from tests.dagster_dev import stop_process_group
 from tests.postgres import PG_HOST, PG_PORT, PG_USER, requires_postgres, scratch_database
 from tests.runs import load_reference, run_job
 
@@ -136,20 +138,17 @@ def test_the_pipeline_on_the_lake_holds_what_it_holds_on_the_file(on_lake, monke
     assert on_lake_content == on_file
 
 
-@requires_postgres
-def test_two_ranged_backfills_write_the_lake_at_once_and_both_land_whole(on_lake, tmp_path):
-    """The README's CLI range command twice at once, for two ranges: on the lake both loads run side by
-    side (the writer lock has several slots; a commit that lost to the other's is written again), dbt's
-    steps one after the other, and every day is in raw and the marts once."""
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
-    (tmp_path / "home").mkdir()
-    (tmp_path / "home" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+def two_ranged_backfills_at_once(home, env: dict[str, str]) -> list[str]:
+    """The README's CLI range command twice at once, for two ranges (after the reference bootstrap, in
+    process); the outputs, once both succeeded."""
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    env = {**env, "DAGSTER_HOME": str(home)}
     subprocess.run(
         [str(ROOT / ".venv" / "bin" / "dagster"), "asset", "materialize", "-f", "definitions.py",
          "--select", "raw/airlines,raw/airports,raw/planes"],
-        cwd=ROOT, env=env, check=True, capture_output=True,
+        cwd=ROOT, env={**env, "FLIGHTDECK_EXECUTOR": "in_process"}, check=True, capture_output=True,
     )  # fmt: skip
-    ranges = [("2013-01-01", "2013-01-06"), ("2013-01-07", "2013-01-12")]
     runs = [
         subprocess.Popen(
             [
@@ -169,22 +168,76 @@ def test_two_ranged_backfills_write_the_lake_at_once_and_both_land_whole(on_lake
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for first, last in ranges
+        for first, last in RANGES
     ]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output[-3000:]
-    # Both held a writer slot at the same time: neither waited for the other's load.
-    assert not any("waiting for the warehouse writer lock" in output for output in outputs)
+    return outputs
+
+
+def assert_every_day_landed_once(on_lake) -> None:
     rows_in_files = {
         dt.date.fromisoformat(f.stem): len(f.read_text().splitlines()) - 1
         for f in sorted(on_lake.landing.glob("*.csv"))
-        if "2013-01-01" <= f.stem <= "2013-01-12"
+        if RANGES[0][0] <= f.stem <= RANGES[-1][1]
     }
     assert dict(lake_query("SELECT flight_date, count(*) FROM raw.flights GROUP BY ALL")) == rows_in_files
     assert (
         dict(lake_query("SELECT flight_date, count(*) FROM marts.fct_flights GROUP BY ALL")) == rows_in_files
     )
+
+
+RANGES = [("2013-01-01", "2013-01-06"), ("2013-01-07", "2013-01-12")]
+
+
+@requires_postgres
+def test_two_ranged_backfills_write_the_lake_at_once_and_both_land_whole(on_lake, tmp_path):
+    """On the lake both loads run side by side (the writer lock has several slots; a commit that lost to
+    the other's is written again), dbt's steps one after the other, and every day is in raw and the marts
+    once."""
+    outputs = two_ranged_backfills_at_once(tmp_path / "home", dict(os.environ))
+    # Both held a writer slot at the same time: neither waited for the other's load.
+    assert not any("waiting for the warehouse writer lock" in output for output in outputs)
+    assert_every_day_landed_once(on_lake)
+
+
+@pytest.mark.slow
+@requires_rabbitmq
+@requires_postgres
+def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, tmp_path):
+    """The scale-out path: FLIGHTDECK_EXECUTOR=celery with two workers; the two backfills' loading steps
+    run on the two workers at the same time, and every day lands once."""
+    env = {**os.environ, "FLIGHTDECK_EXECUTOR": "celery", "FLIGHTDECK_CELERY_BROKER_URL": BROKER,
+           "DAGSTER_HOME": str(tmp_path / "home"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    purge_default_queue()
+    (tmp_path / "home").mkdir()  # the workers read the instance too
+    workers = []
+    try:
+        for name in ("lake-worker-a", "lake-worker-b"):
+            folder = tmp_path / name
+            folder.mkdir()
+            workers.append(start_worker(name, env, folder))
+        two_ranged_backfills_at_once(tmp_path / "home", env)
+    finally:
+        for worker, log in workers:
+            stop_process_group(worker, log)
+
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        loads = []  # (pid, started, finished) of each run's raw/flights step
+        for run in instance.get_runs(dg.RunsFilter(job_name="__ASSET_JOB")):
+            events = [
+                e for e in instance.all_logs(run.run_id) if e.dagster_event and e.step_key == "raw__flights"
+            ]
+            starts = [e for e in events if e.dagster_event.event_type_value == "STEP_START"]
+            ends = [e for e in events if e.dagster_event.event_type_value == "STEP_SUCCESS"]
+            if starts:
+                loads.append((starts[0].dagster_event.pid, starts[0].timestamp, ends[-1].timestamp))
+    assert len(loads) == 2
+    (pid_a, start_a, end_a), (pid_b, start_b, end_b) = loads
+    assert pid_a != pid_b  # two workers
+    assert start_a < end_b and start_b < end_a  # at the same time
+    assert_every_day_landed_once(on_lake)
 
 
 @requires_postgres
@@ -241,3 +294,26 @@ def test_two_writers_of_one_partition_leave_it_loaded_once(on_lake, monkeypatch)
         f"SELECT count(*) FROM (SELECT DISTINCT carrier, flight, origin FROM raw.flights WHERE flight_date = '{day}')"
     ) == [(rows,)]
     assert lake_query(f"SELECT count(*) FROM ops.load_audit WHERE partition_date = '{day}'") == [(3,)]
+
+
+@requires_postgres
+def test_the_nightly_maintenance_compacts_and_expires_without_changing_what_the_lake_holds(
+    on_lake, monkeypatch
+):
+    with dg.instance_for_test() as instance:
+        run_the_days(instance)
+        before = {name: lake_query(sql) for name, sql in CONTENT.items()}
+        snapshots = lake_query("SELECT count(*) FROM ducklake_snapshots('lake')")[0][0]
+        monkeypatch.setenv("FLIGHTDECK_DUCKLAKE_SNAPSHOT_RETENTION_DAYS", "0")
+        result = run_job("lake_maintenance", instance)
+        assert result.success
+        [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+        expired = output.event_specific_data.metadata["ducklake_expire_snapshots"].value
+        assert expired >= snapshots - 1  # every snapshot but the current one (maintenance adds its own)
+    assert {name: lake_query(sql) for name, sql in CONTENT.items()} == before
+    assert lake_query("SELECT count(*) FROM ducklake_snapshots('lake')") == [(1,)]
+
+
+def test_the_maintenance_has_nothing_to_do_on_the_duckdb_file(env, instance):
+    result = run_job("lake_maintenance", instance)
+    assert result.success and not env.duckdb_path.exists()

@@ -12,6 +12,7 @@ Writes benchmarks/results/latest.md and latest.json.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -129,6 +130,65 @@ def with_one_bad_day(data: Path) -> Path:
     return bad
 
 
+# The lake's measurements: on the 10x year, where PostgreSQL answers on 127.0.0.1:5432.
+LAKE_SCALE = 10
+LAKE_CATALOG_DB = "flightdeck_bench_lake"  # one name every turn: the lake's dbt parse stays valid
+HALVES = (("2013-01-01", "2013-06-30"), ("2013-07-01", "2013-12-31"))
+PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_reachable() -> bool:
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(PG_ADMIN, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except sa.exc.OperationalError:
+        return False
+
+
+def _recreate_catalog(create: bool) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{LAKE_CATALOG_DB}" WITH (FORCE)'))
+        if create:
+            conn.execute(sa.text(f'CREATE DATABASE "{LAKE_CATALOG_DB}"'))
+    engine.dispose()
+
+
+KEPT_PARSE = ROOT / "dbt_project" / "target" / "partial_parse.msgpack"
+
+
+@contextlib.contextmanager
+def on_lake(data: Path, home: Path):
+    """The bench's environment with the warehouse on a new, empty DuckLake. dbt's kept parse is the
+    last run's (resources/dbt.py, keep_parse_state): the lake's own is put in place for the turn and the
+    file warehouse's given back after it, so neither path re-parses because the other ran."""
+    env = env_for(data, home)
+    lake_data = WORK / "lake_data"
+    shutil.rmtree(lake_data, ignore_errors=True)
+    _recreate_catalog(create=True)
+    lake_parse, file_parse = WORK / "lake_partial_parse.msgpack", KEPT_PARSE.read_bytes()
+    if lake_parse.exists():
+        KEPT_PARSE.write_bytes(lake_parse.read_bytes())
+    try:
+        yield env | {
+            "FLIGHTDECK_WAREHOUSE": "ducklake",
+            "FLIGHTDECK_DUCKLAKE_CATALOG": f"dbname={LAKE_CATALOG_DB} host=127.0.0.1 user=postgres",
+            "FLIGHTDECK_DUCKLAKE_DATA_PATH": str(lake_data),
+        }
+    finally:
+        lake_parse.write_bytes(KEPT_PARSE.read_bytes())
+        KEPT_PARSE.write_bytes(file_parse)
+        _recreate_catalog(create=False)
+        shutil.rmtree(lake_data, ignore_errors=True)
+
+
 def dagster(*args: str) -> list[str]:
     return [str(BIN / "dagster"), "asset", "materialize", "-f", "definitions.py", *args]
 
@@ -158,7 +218,9 @@ ONE_DAY = "2013-07-01"
 ONE_DAY_PAIR_SCALE = 10
 
 
-def bench_scale(scale: int, repeats: int, per_partition_samples: int, one_day_pair: bool) -> dict:
+def bench_scale(
+    scale: int, repeats: int, per_partition_samples: int, one_day_pair: bool, lake_pair: bool
+) -> dict:
     data = prepare(scale)
     home = WORK / f"home{scale}"
     figures: dict[str, object] = {"scale": scale, "turns": repeats}
@@ -252,6 +314,44 @@ def bench_scale(scale: int, repeats: int, per_partition_samples: int, one_day_pa
 
         return once
 
+    def ranged_lake():
+        """The same ranged backfill with the warehouse on a DuckLake (a new catalog on the local
+        PostgreSQL and an empty data folder each turn)."""
+        with on_lake(data, home) as env:
+            run(dagster("--select", "raw/airlines,raw/airports,raw/planes"), env)
+            return run(
+                dagster("--select", "raw/flights*", "--partition-range", f"{YEAR[0]}...{YEAR[1]}"), env
+            )[:2]
+
+    def lake_two_halves():
+        """The year as two half-year backfills at the same time, on the lake: their loads write at once."""
+        with on_lake(data, home) as env:
+            run(dagster("--select", "raw/airlines,raw/airports,raw/planes"), env)
+            started = time.perf_counter()
+            halves = [
+                subprocess.Popen(
+                    [
+                        "/usr/bin/time",
+                        "-f",
+                        "%M",
+                        *dagster("--select", "raw/flights*", "--partition-range", f"{a}...{b}"),
+                    ],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for a, b in HALVES
+            ]
+            errors = [half.communicate()[1] for half in halves]
+            wall = time.perf_counter() - started
+            if any(half.returncode for half in halves):
+                raise RuntimeError(
+                    "a half-year backfill on the lake failed:\n" + "\n".join(e[-3000:] for e in errors)
+                )
+            return wall, sum(int(e.strip().splitlines()[-1]) for e in errors) / 1024 / 1024
+
     measurements = {
         "plain": plain,
         "load_day": load_only("2013-07-01", "2013-07-01"),
@@ -263,6 +363,8 @@ def bench_scale(scale: int, repeats: int, per_partition_samples: int, one_day_pa
     }
     if one_day_pair:
         measurements |= {"one_day_empty": one_day(False), "one_day_on_history": one_day(True)}
+    if lake_pair:
+        measurements |= {"ranged_lake": ranged_lake, "lake_two_halves": lake_two_halves}
     samples = interleaved(repeats, measurements)
     figures["plain_duckdb_s"], figures["plain_duckdb_peak_gb"] = median_and_peak(samples["plain"])
     figures["load_day_s"], _ = median_and_peak(samples["load_day"])
@@ -290,6 +392,19 @@ def bench_scale(scale: int, repeats: int, per_partition_samples: int, one_day_pa
         figures["one_day_on_history_s"], _ = median_and_peak(samples["one_day_on_history"])
         figures["one_day_history_over_empty"] = statistics.median(
             h[0] / e[0] for e, h in zip(samples["one_day_empty"], samples["one_day_on_history"], strict=True)
+        )
+    if lake_pair:
+        figures["ranged_lake_s"], figures["ranged_lake_peak_gb"] = median_and_peak(samples["ranged_lake"])
+        figures["lake_two_halves_s"], figures["lake_two_halves_peak_gb"] = median_and_peak(
+            samples["lake_two_halves"]
+        )
+        figures["lake_over_file"] = statistics.median(
+            lk[0] / f[0] for f, lk in zip(samples["ranged"], samples["ranged_lake"], strict=True)
+        )
+        # Throughput of two writers at once against one writer of the same rows: above 1.0 is a gain.
+        figures["lake_two_writers_throughput"] = statistics.median(
+            one[0] / two[0]
+            for one, two in zip(samples["ranged_lake"], samples["lake_two_halves"], strict=True)
         )
     for name in breakdowns[0]:
         figures[f"ranged_{name}"] = statistics.median(b[name] for b in breakdowns)
@@ -384,6 +499,19 @@ def markdown(results: list[dict], sensor: dict) -> str:
         )
         + ".",
         "",
+        "The same ranged backfill with the warehouse on a DuckLake (a new catalog on the local PostgreSQL, "
+        "an empty data folder), and the year as two half-year backfills at the same time on it (their "
+        "loads write at once, dbt's steps one after the other), same turns: "
+        + "; ".join(
+            f"{r['scale']}x {r['ranged_lake_s']:.1f} s on the lake vs {r['ranged_backfill_s']:.1f} s on the "
+            f"file ({r['lake_over_file']:.2f}x); two halves at once {r['lake_two_halves_s']:.1f} s, "
+            f"{r['lake_two_writers_throughput']:.2f}x the throughput of one writer of the year "
+            f"(peak RSS of both {r['lake_two_halves_peak_gb']:.2f} GB)"
+            for r in results
+            if "ranged_lake_s" in r
+        )
+        + ".",
+        "",
         "The same ranged backfill with every part of internals/ off (the stock Dagster / dagster-dbt "
         "path, docs/performance.md), same turns: "
         + "; ".join(
@@ -426,6 +554,7 @@ def main() -> None:
                     args.repeats,
                     args.per_partition_samples if scale == 1 else 0,
                     one_day_pair=scale == ONE_DAY_PAIR_SCALE,
+                    lake_pair=scale == LAKE_SCALE and postgres_reachable(),
                 )
             )
             print(json.dumps(results[-1]), flush=True)

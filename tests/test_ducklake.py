@@ -92,7 +92,7 @@ def lake_query(sql: str) -> list[tuple]:
 
 CONTENT = {
     "raw": "SELECT * EXCLUDE (_loaded_at, _run_id, _source_file) FROM raw.flights ORDER BY ALL",
-    "quarantine": "SELECT partition_date, line_number, kind, reasons FROM quarantine.flights ORDER BY ALL",
+    "quarantine": "SELECT partition_date, line_number, kind, reasons, status FROM quarantine.flights ORDER BY ALL",
     "audit": "SELECT partition_date, rows_read, rows_loaded, rows_quarantined, outcome FROM ops.load_audit "
     "WHERE dataset = 'flights' ORDER BY ALL",
     **{
@@ -102,25 +102,33 @@ CONTENT = {
 }
 
 
-def run_the_days(instance) -> None:
-    """A ranged run of DAYS through the marts, then one of its days again (delete + insert, publish)."""
+def run_the_days(instance, replay: tuple | None = None) -> None:
+    """A ranged run of DAYS through the marts, then one of its days again (delete + insert, publish);
+    `replay` (file, corrected text): that file corrected and its day loaded again (its quarantine rows
+    resolved)."""
     load_reference(instance)
     assert run_job("flights_pipeline", instance, partition_range=DAYS).success
     assert run_job("flights_pipeline", instance, partition=DAYS[0]).success
+    if replay:
+        path, text = replay
+        path.write_text(text)
+        assert run_job("flights_pipeline", instance, partition=path.stem).success
 
 
 @requires_postgres
 def test_the_pipeline_on_the_lake_holds_what_it_holds_on_the_file(on_lake, monkeypatch):
     """Raw, quarantine, load audit and every mart are the same on the lake as on the DuckDB file, for the
-    same days (a ranged run and a re-run day, with a bad line), and the catalog's password is in no
-    event of the runs."""
+    same days (a ranged run, a re-run day, a bad line quarantined then replayed from the corrected file),
+    and the catalog's password is in no event of the runs."""
     day = on_lake.landing_file(DAYS[1])
-    lines = day.read_text().splitlines()
+    corrected = day.read_text()
+    lines = corrected.splitlines()
     lines[5] = lines[5].replace(",EWR,", ",XXX,").replace(",JFK,", ",XXX,").replace(",LGA,", ",XXX,")
-    day.write_text("\n".join(lines) + "\n")
+    bad = "\n".join(lines) + "\n"
+    day.write_text(bad)
 
     with dg.instance_for_test() as instance:
-        run_the_days(instance)
+        run_the_days(instance, replay=(day, corrected))
         on_lake_content = {name: lake_query(sql) for name, sql in CONTENT.items()}
         everything = "".join(
             str(record.event_log_entry)
@@ -131,9 +139,11 @@ def test_the_pipeline_on_the_lake_holds_what_it_holds_on_the_file(on_lake, monke
     assert not on_lake.duckdb_path.exists()  # nothing went to the file
     assert on_lake_content["quarantine"] and on_lake_content["fct_flights"]
 
+    assert ("resolved",) in lake_query("SELECT DISTINCT status FROM quarantine.flights")
     monkeypatch.setenv("FLIGHTDECK_WAREHOUSE", "duckdb")
+    day.write_text(bad)
     with dg.instance_for_test() as instance:
-        run_the_days(instance)
+        run_the_days(instance, replay=(day, corrected))
     on_file = {name: on_lake.query(sql) for name, sql in CONTENT.items()}
     assert on_lake_content == on_file
 
@@ -317,3 +327,32 @@ def test_the_nightly_maintenance_compacts_and_expires_without_changing_what_the_
 def test_the_maintenance_has_nothing_to_do_on_the_duckdb_file(env, instance):
     result = run_job("lake_maintenance", instance)
     assert result.success and not env.duckdb_path.exists()
+
+
+@requires_postgres
+def test_a_failed_run_on_the_lake_is_alerted_once_and_recorded_in_its_alert_log(on_lake, instance):
+    from resources.alerting import AlertChannels
+    from resources.warehouse import DuckDBWarehouse
+    from sensors.alert_sensors import run_failure_alert_sensor
+
+    warehouse = DuckDBWarehouse(
+        path=str(on_lake.duckdb_path), kind="ducklake", lake_data_path=str(on_lake.root / "lake")
+    )
+    for _ in range(2):  # the same failure twice: recorded twice, sent (here: logged) once
+        on_lake.landing_file("2013-01-03").unlink(missing_ok=True)
+        result = run_job("flights_pipeline", instance, partition="2013-01-03")
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert_sensor",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=failure,
+            resources={"alert_channels": AlertChannels(), "warehouse": warehouse},
+        ).for_run_failure()
+        run_failure_alert_sensor(context)
+    assert lake_query("SELECT kind, status FROM ops.alerts ORDER BY created_at") == [
+        ("run_failure", "logged"),
+        ("run_failure", "suppressed"),
+    ]
+    assert not on_lake.duckdb_path.exists()

@@ -45,9 +45,12 @@ demo-data: install  ## Landing files for all of 2013 + the reference database (k
 
 dev: install demo-data  ## Dagster UI on http://127.0.0.1:3000 with sensors and schedules running
 	mkdir -p $(DAGSTER_HOME_DIR) && cp dagster.yaml $(DAGSTER_HOME_DIR)/dagster.yaml
-	@# The weather API runs beside dagster dev and stops with it (Ctrl-C or any exit).
+	@# The weather API runs beside dagster dev and stops with it (Ctrl-C or any exit); so does the replay of
+	@# live flight events, when Redis answers (an hour of 2013 a minute; nothing happens without Redis).
 	$(BIN)/python -m services.demo_weather_api --port $(WEATHER_API_PORT) & weather=$$!; \
-	trap 'kill $$weather 2>/dev/null' EXIT INT TERM; \
+	events=; if $(BIN)/python -c 'import redis, sys; from flightdeck import settings; redis.Redis.from_url(settings.get(settings.STREAM_URL), socket_connect_timeout=1).ping()' 2>/dev/null; then \
+	  $(BIN)/python -m services.flight_events --from 2013-01-01 --to 2013-01-07 --speed 60 & events=$$!; fi; \
+	trap 'kill $$weather $$events 2>/dev/null' EXIT INT TERM; \
 	FLIGHTDECK_WEATHER_API_URL=http://127.0.0.1:$(WEATHER_API_PORT) DAGSTER_HOME=$(DAGSTER_HOME_DIR) \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 

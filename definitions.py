@@ -16,6 +16,7 @@ from assets.common.daily_raw import raw_key
 from assets.common.partition_outcomes import all_partitions_loaded_check
 from assets.common.policies import with_freshness
 from assets.dbt_models import daily_dbt_models
+from assets.flight_events import raw_flight_events
 from assets.flights import LANDING_ASSETS
 from assets.ops import pipeline_health
 from assets.reference import REFERENCE_ASSETS
@@ -24,6 +25,7 @@ from flightdeck.datasets import DAILY_DATASETS
 from jobs.lake_maintenance import lake_maintenance_job
 from jobs.pipelines import (
     LANDING_JOBS,
+    flight_events_job,
     marts_rebuild_job,
     ops_job,
     reference_job,
@@ -38,6 +40,7 @@ from jobs.schedules import (
 from resources.executor import build_executor
 from resources.registry import build_resources
 from sensors.alert_sensors import run_failure_alert_sensor, run_recovery_alert_sensor
+from sensors.flight_events_sensor import flight_events_sensor
 from sensors.health_alert_sensor import health_alert_sensor
 from sensors.landing_sensor import LANDING_SENSORS
 from sensors.reference_change_sensor import reference_change_sensor
@@ -50,7 +53,14 @@ partition_outcome_checks = [
 ]
 
 defs = dg.Definitions(
-    assets=[*LANDING_ASSETS, raw_weather, *REFERENCE_ASSETS, daily_dbt_models, pipeline_health],
+    assets=[
+        *LANDING_ASSETS,
+        raw_weather,
+        *REFERENCE_ASSETS,
+        daily_dbt_models,
+        pipeline_health,
+        raw_flight_events,
+    ],
     asset_checks=partition_outcome_checks,
     jobs=[
         *LANDING_JOBS.values(),
@@ -59,6 +69,7 @@ defs = dg.Definitions(
         marts_rebuild_job,
         ops_job,
         lake_maintenance_job,
+        flight_events_job,
     ],
     schedules=[
         reference_nightly_schedule,
@@ -72,6 +83,7 @@ defs = dg.Definitions(
         run_failure_alert_sensor,
         run_recovery_alert_sensor,
         health_alert_sensor,
+        flight_events_sensor,
     ],
     resources=build_resources(),
     executor=build_executor(),  # in-process by default; Celery workers when FLIGHTDECK_EXECUTOR=celery

@@ -28,6 +28,10 @@ DUCKLAKE_CATALOG = "FLIGHTDECK_DUCKLAKE_CATALOG"
 DUCKLAKE_DATA_PATH = "FLIGHTDECK_DUCKLAKE_DATA_PATH"
 WAREHOUSE_WRITERS = "FLIGHTDECK_WAREHOUSE_WRITERS"
 DUCKLAKE_RETENTION_DAYS = "FLIGHTDECK_DUCKLAKE_SNAPSHOT_RETENTION_DAYS"
+STREAM_URL = "FLIGHTDECK_STREAM_URL"
+STREAM_KEY = "FLIGHTDECK_STREAM_KEY"
+STREAM_BATCH_SIZE = "FLIGHTDECK_STREAM_BATCH_SIZE"
+STREAM_CLAIM_IDLE_SECONDS = "FLIGHTDECK_STREAM_CLAIM_IDLE_SECONDS"
 REFERENCE_DB_URL = "FLIGHTDECK_REFERENCE_DB_URL"
 PARTITION_START = "FLIGHTDECK_PARTITION_START"
 PARTITION_END = "FLIGHTDECK_PARTITION_END"
@@ -100,6 +104,12 @@ def _defaults_for(data_dir: str) -> dict[str, str]:
         WAREHOUSE_WRITERS: "4",
         # The lake's nightly maintenance expires snapshots older than this (time travel reaches this far).
         DUCKLAKE_RETENTION_DAYS: "7",
+        # The live flight events (Redis Streams, read through the consumer group "flightdeck").
+        STREAM_URL: "redis://127.0.0.1:6379/0",
+        STREAM_KEY: "flightdeck:flight_events",
+        STREAM_BATCH_SIZE: "10000",
+        # An entry a consumer took and left unacknowledged this long (its run died) is taken over.
+        STREAM_CLAIM_IDLE_SECONDS: "60",
         REFERENCE_DB_URL: f"sqlite:///{data / 'reference.sqlite'}",
         PARTITION_START: "2013-01-01",
         # Exclusive end: the default range is exactly the 365 days of 2013.
@@ -306,6 +316,9 @@ CHECKS: dict[str, Callable[[str], str | None]] = {
     DUCKLAKE_CATALOG: _lake_catalog,
     WAREHOUSE_WRITERS: _number(int, 1, 64),
     DUCKLAKE_RETENTION_DAYS: _number(float, 0),
+    STREAM_URL: _url("redis", "rediss", "unix"),
+    STREAM_BATCH_SIZE: _number(int, 1, 1_000_000),
+    STREAM_CLAIM_IDLE_SECONDS: _number(float, 0),
     REFERENCE_DB_URL: _database_url,
     PARTITION_START: _date,
     PARTITION_END: _date,
@@ -342,7 +355,14 @@ CHECKS: dict[str, Callable[[str], str | None]] = {
     BATCHED_EVENT_LOG: _BOOL,
 }
 # Settings whose value may hold a credential: shown redacted in any message.
-SECRET_URLS = {REFERENCE_DB_URL, WEATHER_API_URL, ALERT_WEBHOOK_URL, CELERY_BROKER_URL, CELERY_BACKEND_URL}
+SECRET_URLS = {
+    STREAM_URL,
+    REFERENCE_DB_URL,
+    WEATHER_API_URL,
+    ALERT_WEBHOOK_URL,
+    CELERY_BROKER_URL,
+    CELERY_BACKEND_URL,
+}
 SECRETS = {SMTP_PASSWORD}
 _SECRET_PARAMS = re.compile(r"(pass|secret|token|key|auth|sig|credential|session)", re.IGNORECASE)
 

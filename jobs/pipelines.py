@@ -57,3 +57,11 @@ ops_job = dg.define_asset_job(
     description="Refresh the ops assets (pipeline health) from the Dagster instance's history.",
     tags={"dagster/max_runtime": "600"},
 )
+
+
+flight_events_job = dg.define_asset_job(
+    name="flight_events_microbatch",
+    selection=dg.AssetSelection.keys(["raw", "flight_events"]),
+    description="One micro-batch of live flight events from the broker into raw/flight_events.",
+    tags={"dagster/max_runtime": "600"},
+)

@@ -7,6 +7,7 @@ import dagster as dg
 from flightdeck import settings
 from resources.alerting import AlertChannels
 from resources.dbt import build_dbt_resource
+from resources.flight_event_stream import FlightEventStream
 from resources.landing import LandingArea
 from resources.reference_db import ReferenceDatabase
 from resources.warehouse import DuckDBWarehouse
@@ -49,6 +50,11 @@ def build_resources() -> dict[str, object]:
             writers=_int(settings.WAREHOUSE_WRITERS),
         ),
         "landing": LandingArea(data_dir=_env(settings.DATA_DIR)),
+        "flight_event_stream": FlightEventStream(
+            url=_env(settings.STREAM_URL),
+            key=_env(settings.STREAM_KEY),
+            claim_idle_seconds=_float(settings.STREAM_CLAIM_IDLE_SECONDS),
+        ),
         "reference_db": ReferenceDatabase(url=_env(settings.REFERENCE_DB_URL)),
         "dbt": build_dbt_resource(),
         "alert_channels": AlertChannels(

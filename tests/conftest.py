@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 import warnings
 from pathlib import Path
 
@@ -27,6 +28,11 @@ os.environ["FLIGHTDECK_DUCKDB_PATH"] = str(DEMO_DIR / "warehouse.duckdb")
 os.environ["FLIGHTDECK_REFERENCE_DB_URL"] = f"sqlite:///{DEMO_DIR / 'reference.sqlite'}"
 # A short cool-down so recovery tests need not wait the default 60 s (read once, at import).
 os.environ["FLIGHTDECK_WEATHER_BREAKER_COOLDOWN_SECONDS"] = "3"
+# The tests' own stream key on the shared Redis (a test gets its own key below it), and a short take-over
+# of entries a killed consumer left unacknowledged.
+STREAM_PREFIX = f"flightdeck-test:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+os.environ["FLIGHTDECK_STREAM_KEY"] = f"{STREAM_PREFIX}:flight_events"
+os.environ["FLIGHTDECK_STREAM_CLAIM_IDLE_SECONDS"] = "1"
 os.environ.setdefault("DAGSTER_HOME", str(SESSION_DIR / "dagster_home"))
 Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
@@ -69,6 +75,14 @@ _prepare_demo_data()
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_DIR, ignore_errors=True)
+    try:  # the streams this process's tests made on the shared Redis
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2)
+        for key in client.scan_iter(f"{STREAM_PREFIX}*"):
+            client.delete(key)
+    except Exception:  # no Redis: nothing was made
+        pass
 
 
 class Env:

@@ -1,0 +1,239 @@
+"""Live flight events: their contract, their replay from the 2013 flights, and their exactly-once load.
+
+An event is one stream entry with one field, `event`, a JSON object (README, Stream contract):
+event_id (string, unique), type (departed | arrived | cancelled), flight_date (local departure date,
+YYYY-MM-DD), carrier, flight (integer), origin, dest, event_time (ISO-8601, UTC) and delay_min (integer
+minutes; null for cancelled).
+
+`load_batch` writes one micro-batch in one transaction: every valid event whose event_id the warehouse
+does not hold yet goes to raw.flight_events; a redelivered event (same event_id) is counted as such and
+written nothing; an entry that is not a valid event goes to quarantine.flight_events with its reasons.
+The caller acknowledges the batch's entries only after that commit, so a crash between the two
+redelivers them and the event_id keeps them from counting twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from flightdeck import lake
+from flightdeck.loader import pause_for_crash_test
+
+EVENT_TYPES = ("departed", "arrived", "cancelled")
+FIELDS = ("event_id", "type", "flight_date", "carrier", "flight", "origin", "dest", "event_time", "delay_min")
+
+RAW_DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS quarantine;
+CREATE TABLE IF NOT EXISTS raw.flight_events (
+    event_id VARCHAR, type VARCHAR, flight_date DATE, carrier VARCHAR, flight BIGINT, origin VARCHAR,
+    dest VARCHAR, event_time TIMESTAMPTZ, delay_min BIGINT,
+    _stream_entry_id VARCHAR, _run_id VARCHAR, _loaded_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS quarantine.flight_events (
+    stream_entry_id VARCHAR, original VARCHAR, reasons VARCHAR, run_id VARCHAR, quarantined_at TIMESTAMPTZ
+);
+"""
+
+
+@dataclass(frozen=True)
+class BatchLoad:
+    entries: int
+    loaded: int
+    redelivered: int  # valid events whose event_id was already loaded (or repeated in the batch)
+    quarantined: int
+    flight_dates: tuple[dt.date, ...]  # the days whose events this batch added
+
+    @property
+    def reconciles(self) -> bool:
+        return self.entries == self.loaded + self.redelivered + self.quarantined
+
+
+def _checks() -> list[tuple[str, str]]:
+    """(reason, SQL predicate over the parsed entry `j` and its typed fields: true when it fails)."""
+    text = "json_type(j, '$.{f}') = 'VARCHAR' AND length(trim(json_extract_string(j, '$.{f}'))) > 0"
+    integer = "json_type(j, '$.{f}') IN ('UBIGINT', 'BIGINT')"
+    checks = [
+        ("not_json", "NOT coalesce(json_valid(original), false)"),
+        ("not_an_object", "json_valid(original) AND json_type(j) <> 'OBJECT'"),
+    ]
+    for name in ("event_id", "type", "carrier", "origin", "dest", "flight_date", "event_time"):
+        checks.append((f"{name}:missing_or_not_a_string", f"NOT coalesce({text.format(f=name)}, false)"))
+    checks += [
+        ("flight:missing_or_not_an_integer", f"NOT coalesce({integer.format(f='flight')}, false)"),
+        ("type:unknown", f"type IS NOT NULL AND type NOT IN {EVENT_TYPES}"),
+        ("flight_date:not_a_date", "flight_date_text IS NOT NULL AND flight_date IS NULL"),
+        ("event_time:not_a_utc_timestamp", "event_time_text IS NOT NULL AND event_time IS NULL"),
+        (
+            "delay_min:not_an_integer_or_null",
+            "NOT coalesce(json_type(j, '$.delay_min') IN ('UBIGINT', 'BIGINT', 'NULL'), true)",
+        ),
+        ("delay_min:required", "type IN ('departed', 'arrived') AND delay_min IS NULL"),
+        ("delay_min:must_be_null_when_cancelled", "type = 'cancelled' AND delay_min IS NOT NULL"),
+        ("carrier:not_a_carrier_code", "NOT regexp_full_match(coalesce(carrier, 'XX'), '[A-Z0-9]{2}')"),
+    ]
+    return checks
+
+
+# A timestamp with an explicit UTC offset or Z: a naive one would be read in the session's time zone.
+_ISO_UTC = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)"
+)
+
+
+def load_batch(con: duckdb.DuckDBPyConnection, entries: list[tuple[str, str]], run_id: str) -> BatchLoad:
+    """Write one micro-batch `entries` ((stream entry id, the `event` field's text)) exactly once."""
+    lake.retrying_conflicts(lambda: con.execute(RAW_DDL))
+    # The batch as one frame: DuckDB's executemany would run a statement per entry.
+    batch = pd.DataFrame(
+        {
+            "n": pd.Series(range(len(entries)), dtype="int64"),
+            "entry_id": pd.Series([e for e, _ in entries], dtype="object"),
+            "original": pd.Series([o for _, o in entries], dtype="object"),
+        }
+    )
+    con.register("_batch", batch)
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _entries AS SELECT n::BIGINT AS n, "
+            "entry_id::VARCHAR AS entry_id, original::VARCHAR AS original FROM _batch"
+        )
+    finally:
+        con.unregister("_batch")
+    fields = ", ".join(
+        f"json_extract_string(j, '$.{f}') AS {f}" for f in ("event_id", "type", "carrier", "origin", "dest")
+    )
+    checks = _checks()
+    reasons = ", ".join(f"CASE WHEN {p} THEN '{r}' END" for r, p in checks)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _parsed AS
+        WITH parsed AS (
+            SELECT n, entry_id, original, CASE WHEN json_valid(original) THEN original::JSON END AS j FROM _entries
+        ), typed AS (
+            SELECT *, {fields},
+                   json_extract_string(j, '$.flight_date') AS flight_date_text,
+                   json_extract_string(j, '$.event_time') AS event_time_text,
+                   CASE WHEN json_type(j, '$.flight') IN ('UBIGINT', 'BIGINT')
+                        THEN TRY_CAST(json_extract(j, '$.flight') AS BIGINT) END AS flight,
+                   CASE WHEN json_type(j, '$.delay_min') IN ('UBIGINT', 'BIGINT')
+                        THEN TRY_CAST(json_extract(j, '$.delay_min') AS BIGINT) END AS delay_min
+            FROM parsed
+        ), dated AS (
+            SELECT *,
+                   CASE WHEN regexp_full_match(flight_date_text, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')
+                        THEN TRY_CAST(flight_date_text AS DATE) END AS flight_date,
+                   CASE WHEN regexp_full_match(event_time_text, '{_ISO_UTC}')
+                        THEN TRY_CAST(event_time_text AS TIMESTAMPTZ) END AS event_time
+            FROM typed
+        )
+        SELECT *, list_filter([{reasons}], lambda r: r IS NOT NULL) AS reasons FROM dated"""
+    )
+
+    def write() -> BatchLoad:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            # The first valid entry of each event_id the warehouse does not hold yet.
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE _new AS
+                SELECT * FROM (
+                    SELECT p.*, row_number() OVER (PARTITION BY event_id ORDER BY n) AS nth
+                    FROM _parsed p WHERE len(reasons) = 0) v
+                WHERE nth = 1 AND NOT EXISTS (SELECT 1 FROM raw.flight_events r WHERE r.event_id = v.event_id)"""
+            )
+            con.execute(
+                """INSERT INTO raw.flight_events
+                SELECT event_id, type, flight_date, carrier, flight, origin, dest, event_time, delay_min,
+                       entry_id, ?, now() FROM _new""",
+                [run_id],
+            )
+            con.execute(
+                """INSERT INTO quarantine.flight_events
+                SELECT entry_id, original, array_to_string(reasons, ', '), ?, now() FROM _parsed
+                WHERE len(reasons) > 0""",
+                [run_id],
+            )
+            counts = con.execute(
+                """SELECT (SELECT count(*) FROM _parsed), (SELECT count(*) FROM _new),
+                          (SELECT count(*) FROM _parsed WHERE len(reasons) > 0),
+                          (SELECT list(DISTINCT flight_date ORDER BY flight_date) FROM _new)"""
+            ).fetchone()
+            pause_for_crash_test()
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        total, loaded, quarantined, days = counts
+        return BatchLoad(total, loaded, total - loaded - quarantined, quarantined, tuple(days or ()))
+
+    return lake.retrying_conflicts(write)
+
+
+def replay_events(
+    flights: pd.DataFrame, airports: pd.DataFrame, first: dt.date, last: dt.date
+) -> pd.DataFrame:
+    """The 2013 flights of [first, last] as events in event-time order (columns FIELDS, event_time a
+    UTC timestamp): departures at their actual departure time, arrivals at their actual arrival time
+    (local at the destination; the next day when it is earlier than the departure), cancellations at
+    the scheduled departure. Deterministic event ids: replaying a day again repeats them."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("flights", flights)
+        con.register("airports", airports)
+        return con.execute(
+            """WITH f AS (
+                SELECT *, make_date(year, month, day) AS flight_date,
+                       timezone('America/New_York', make_date(year, month, day)::TIMESTAMP
+                                + to_minutes(hour * 60 + minute)) AS scheduled_utc
+                FROM flights
+                WHERE make_date(year, month, day) BETWEEN ? AND ?
+            ), events AS (
+                SELECT 'departed' AS type, f.*, scheduled_utc + to_minutes(dep_delay::BIGINT) AS event_time,
+                       dep_delay::BIGINT AS delay_min
+                FROM f WHERE dep_time IS NOT NULL AND dep_delay IS NOT NULL
+                UNION ALL
+                SELECT 'arrived', f.*,
+                       timezone(coalesce(a.tzone, 'America/Puerto_Rico'),
+                                flight_date::TIMESTAMP + to_minutes((arr_time // 100) * 60 + arr_time % 100)
+                                + CASE WHEN arr_time < dep_time THEN INTERVAL 1 DAY ELSE INTERVAL 0 DAY END),
+                       arr_delay::BIGINT
+                FROM f LEFT JOIN airports a ON a.faa = f.dest
+                WHERE arr_time IS NOT NULL AND arr_delay IS NOT NULL AND dep_time IS NOT NULL
+                UNION ALL
+                SELECT 'cancelled', f.*, scheduled_utc, NULL FROM f WHERE dep_time IS NULL
+            )
+            SELECT strftime(flight_date, '%Y-%m-%d') || '-' || carrier || '-' || flight || '-' || origin
+                       || '-' || type AS event_id,
+                   type, flight_date, carrier, flight::BIGINT AS flight, origin, dest, event_time, delay_min
+            FROM events ORDER BY event_time, event_id""",
+            [first, last],
+        ).df()
+    finally:
+        con.close()
+
+
+def event_json(row: dict) -> str:
+    """One event as the stream carries it."""
+    return json.dumps(
+        {
+            "event_id": row["event_id"],
+            "type": row["type"],
+            "flight_date": pd.Timestamp(row["flight_date"]).date().isoformat(),
+            "carrier": row["carrier"],
+            "flight": int(row["flight"]),
+            "origin": row["origin"],
+            "dest": row["dest"],
+            "event_time": pd.Timestamp(row["event_time"])
+            .tz_convert("UTC")
+            .isoformat()
+            .replace("+00:00", "Z"),
+            "delay_min": None if pd.isna(row["delay_min"]) else int(row["delay_min"]),
+        }
+    )

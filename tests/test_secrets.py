@@ -12,11 +12,11 @@ import dagster as dg
 import pytest
 
 from resources.alerting import AlertChannels
+from tests.celery_workers import rabbitmq_reachable
 from tests.conftest import ROOT
 from tests.dagster_dev import BIN, free_port
 from tests.runs import run_job
 from tests.test_alerts import evaluate_failure_sensor
-from tests.test_celery_executor import rabbitmq_reachable
 
 MARKER = "S3CRET-MARKER-7d1f"
 

@@ -43,6 +43,7 @@ from sensors.alert_sensors import run_failure_alert_sensor, run_recovery_alert_s
 from sensors.flight_events_sensor import flight_events_sensor
 from sensors.health_alert_sensor import health_alert_sensor
 from sensors.landing_sensor import LANDING_SENSORS
+from sensors.live_flight_status_sensor import live_flight_status_sensor
 from sensors.reference_change_sensor import reference_change_sensor
 
 settings.private_files()  # every process that runs flightdeck's code: runs, sensors, the CLI
@@ -84,6 +85,7 @@ defs = dg.Definitions(
         run_recovery_alert_sensor,
         health_alert_sensor,
         flight_events_sensor,
+        live_flight_status_sensor,
     ],
     resources=build_resources(),
     executor=build_executor(),  # in-process by default; Celery workers when FLIGHTDECK_EXECUTOR=celery

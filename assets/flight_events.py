@@ -40,7 +40,9 @@ def raw_flight_events(
     with retry_only_transient(redis.ConnectionError, redis.TimeoutError, WarehouseLockedError):
         entries = flight_event_stream.read_batch(consumer=context.run_id, count=batch_size)
         with warehouse.writer(context), warehouse.connect() as con:
-            load = load_batch(con, entries, context.run_id)
+            load = load_batch(
+                con, entries, context.run_id, lambda: warehouse.commit_lock("raw.flight_events")
+            )
         # Only now: a crash before this line redelivers the batch, and its event_ids are already held.
         acknowledged = flight_event_stream.ack([entry_id for entry_id, _ in entries])
         flight_event_stream.release(context.run_id)

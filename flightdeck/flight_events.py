@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -89,8 +90,15 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     lake.retrying_conflicts(lambda: con.execute(RAW_DDL))
 
 
-def load_batch(con: duckdb.DuckDBPyConnection, entries: list[tuple[str, str]], run_id: str) -> BatchLoad:
-    """Write one micro-batch `entries` ((stream entry id, the `event` field's text)) exactly once."""
+def load_batch(
+    con: duckdb.DuckDBPyConnection,
+    entries: list[tuple[str, str]],
+    run_id: str,
+    commit_lock: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> BatchLoad:
+    """Write one micro-batch `entries` ((stream entry id, the `event` field's text)) exactly once;
+    `commit_lock()` is held around the transaction (two batches at once must not both find an event_id
+    new)."""
     ensure_tables(con)
     # The batch as one frame: DuckDB's executemany would run a statement per entry.
     batch = pd.DataFrame(
@@ -179,7 +187,8 @@ def load_batch(con: duckdb.DuckDBPyConnection, entries: list[tuple[str, str]], r
         total, loaded, quarantined, days = counts
         return BatchLoad(total, loaded, total - loaded - quarantined, quarantined, tuple(days or ()))
 
-    return lake.retrying_conflicts(write)
+    with commit_lock():
+        return lake.retrying_conflicts(write)
 
 
 def replay_events(

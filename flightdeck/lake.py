@@ -14,12 +14,13 @@ that way (links, made once) and DuckDB autoloads them on `ATTACH 'ducklake:postg
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import platform
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -158,6 +159,31 @@ def connect(
         con.close()
         raise type(exc)(redact(str(exc))) from None
     return con
+
+
+@contextlib.contextmanager
+def commit_lock(catalog: str, name: str) -> Iterator[None]:
+    """Hold the lake-wide lock `name` (a PostgreSQL advisory lock in the catalog database, so it holds
+    across processes and hosts) until the block ends; the session's end releases it, whatever ends it.
+
+    Why: DuckLake detects two writers of one table only when one of them deleted rows the other's commit
+    touches; two first loads of the same day delete nothing, so both would commit and the day would hold
+    its rows twice. Writers of one table take this lock around their transaction (not around their
+    reading and validating, which still run side by side), so each sees the other's committed rows.
+    """
+    import psycopg2
+
+    try:
+        session = psycopg2.connect(catalog_dsn(catalog), connect_timeout=10)
+    except psycopg2.Error as exc:
+        raise LakeConfigError(f"the lake's catalog is not reachable: {redact(str(exc)).strip()}") from None
+    try:
+        session.autocommit = True
+        with session.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [f"flightdeck:{name}"])
+        yield
+    finally:
+        session.close()
 
 
 def is_commit_conflict(exc: BaseException) -> bool:

@@ -250,13 +250,15 @@ def load_window(
     key_columns: list[str] = (),
     file_problems: dict[dt.date, tuple[str, str]] | None = None,
     on_unreadable: Callable[[LandingFile, str], str] | None = None,
+    commit_lock: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> list[PartitionLoad]:
     """Load `files` (already contract-checked) into the partitions of the inclusive `window`.
 
     Returns one PartitionLoad per day of the window, in date order. `file_problems` holds the days whose
     file could not be used at all (date -> (source, problem)): they are held back and audited too.
     `on_unreadable(file, error)` is told of a file that passed the contract but cannot be read to the end
-    (and returns how it was quarantined); that day is held back like the others.
+    (and returns how it was quarantined); that day is held back like the others. `commit_lock()` is held
+    from the gates to the commit (the scan and the checks before it run without it).
     """
     columns = compile_model(dataset.model)
     names = [c.name for c in columns]
@@ -438,7 +440,8 @@ def load_window(
 
     # On a DuckLake the commit may lose to another writer's (lake.retrying_conflicts): the window is gated
     # again against what that one committed and written again, its typed rows still in the working tables.
-    loads = lake.retrying_conflicts(gate_and_write)
+    with commit_lock():  # on a DuckLake, writers of this table one at a time (lake.commit_lock)
+        loads = lake.retrying_conflicts(gate_and_write)
     return [loads[day] for day in sorted(loads)]
 
 

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.common.daily_raw import raw_key
+from assets.dbt_models import daily_dbt_models
 from assets.flights import LANDING_DATASETS
 from assets.reference import REFERENCE_ASSETS
 from assets.weather import RAW_WEATHER_KEY
@@ -64,4 +65,13 @@ flight_events_job = dg.define_asset_job(
     selection=dg.AssetSelection.keys(["raw", "flight_events"]),
     description="One micro-batch of live flight events from the broker into raw/flight_events.",
     tags={"dagster/max_runtime": "600"},
+)
+
+# The daily marts (staging included) over the flight dates a micro-batch of live events touched.
+live_marts_job = dg.define_asset_job(
+    name="live_marts",
+    selection=dg.AssetSelection.assets(daily_dbt_models),
+    description="Rebuild the daily marts, marts/live_flight_status among them, over the flight dates a "
+    "micro-batch of live flight events touched.",
+    tags={"dagster/max_runtime": str(LANDING_PIPELINE_MAX_RUNTIME_S)},
 )

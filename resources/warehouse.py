@@ -214,6 +214,13 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         timeout = float(settings.get(settings.STEP_TIMEOUT))
         return writer_lock(Path(self.path), holder, timeout, log=context.log, slots=slots, name=name)
 
+    def commit_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Writers of one table one at a time around their transaction on a DuckLake (lake.commit_lock);
+        nothing on the DuckDB file, whose writer lock already admits one writer."""
+        if not self.is_lake:
+            return contextlib.nullcontext()
+        return lake.commit_lock(settings.get(settings.DUCKLAKE_CATALOG), name)
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if self.is_lake:

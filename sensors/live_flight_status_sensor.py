@@ -12,12 +12,12 @@ import dagster as dg
 from assets.common.partitions import DAILY_PARTITIONS
 from assets.flight_events import RAW_FLIGHT_EVENTS_KEY
 from jobs import tags as dagster_tags
-from jobs.pipelines import marts_rebuild_job
+from jobs.pipelines import live_marts_job
 
 
 @dg.asset_sensor(
     asset_key=RAW_FLIGHT_EVENTS_KEY,
-    job=marts_rebuild_job,
+    job=live_marts_job,
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests a ranged run of the marts over the flight dates each micro-batch of live events touched.",

@@ -4,10 +4,12 @@ Each test gets a scratch catalog database on 127.0.0.1:5432, dropped afterwards,
 skipped with the reason where PostgreSQL is absent.
 """
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
 import threading
+import time
 
 import dagster as dg
 import pytest
@@ -250,21 +252,85 @@ def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, tmp
     assert_every_day_landed_once(on_lake)
 
 
-@requires_postgres
-def test_two_writers_of_one_partition_leave_it_loaded_once(on_lake, monkeypatch):
-    """Two loads of the same day whose transactions are open at the same time: DuckLake undoes the second
-    commit as a whole, the loader writes it again, and the day holds its rows once, audited twice."""
+def load_one_day(on_lake, day: dt.date, commit_lock=contextlib.nullcontext):
+    """The loader on the lake for `day`, as a raw step runs it (contract checks, validation, load)."""
     from assets.common.gated_load import contract_checked_files
     from flightdeck.datasets import FLIGHTS
     from resources.landing import LandingArea
 
+    files, problems = contract_checked_files(
+        LandingArea(data_dir=str(on_lake.root)), FLIGHTS, (day, day), "t"
+    )
+    con = lake.connect(
+        settings.get(settings.DUCKLAKE_CATALOG),
+        settings.get(settings.DUCKLAKE_DATA_PATH),
+        settings.duckdb_extension_dir(),
+    )
+    try:
+        gates = loader.Gates(max_quarantine_rate=0.01, min_volume_fraction=0.5)
+        return loader.load_window(
+            con, FLIGHTS, files, (day, day), "t", gates, [], problems, commit_lock=commit_lock
+        )
+    finally:
+        con.close()
+
+
+def assert_loaded_once(on_lake, day: dt.date, audited: int) -> None:
+    rows = len(on_lake.landing_file(day.isoformat()).read_text().splitlines()) - 1
+    assert lake_query(
+        f"SELECT count(*), count(DISTINCT (carrier, flight, origin)) FROM raw.flights WHERE flight_date = '{day}'"
+    ) == [(rows, rows)]
+    assert lake_query(f"SELECT count(*) FROM ops.load_audit WHERE partition_date = '{day}'") == [(audited,)]
+
+
+def in_threads(*targets) -> list:
+    results = []
+    threads = [threading.Thread(target=lambda t=t: results.append(t())) for t in targets]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.3)  # in this order
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+@requires_postgres
+def test_two_first_loads_of_one_day_at_once_leave_it_loaded_once(on_lake, monkeypatch):
+    """Two first loads of a day, the second starting while the first's transaction is open: neither
+    deletes anything, so DuckLake would let both commit (the day twice); the commit lock makes the
+    second wait for the first's commit, then replace its rows."""
+    day = dt.date(2013, 1, 5)
+    load_one_day(on_lake, dt.date(2013, 1, 4))  # the tables exist, as after any earlier load
+    paused = threading.local()
+
+    def hold_the_first_transaction_open():
+        if not getattr(paused, "done", False):
+            paused.done = True
+            time.sleep(2)
+
+    monkeypatch.setattr(loader, "pause_for_crash_test", hold_the_first_transaction_open)
+
+    def locked():
+        return lake.commit_lock(settings.get(settings.DUCKLAKE_CATALOG), "raw.flights")
+
+    results = in_threads(*[lambda: load_one_day(on_lake, day, commit_lock=locked)] * 2)
+    assert len(results) == 2 and all(r[0].rows_loaded > 0 for r in results)
+    assert_loaded_once(on_lake, day, audited=2)
+
+
+@requires_postgres
+def test_a_commit_that_loses_to_another_writer_s_is_written_again(on_lake, monkeypatch):
+    """Without the commit lock, two loads of a day that already has rows, both transactions open at once:
+    DuckLake undoes the second commit whole, the loader gates and writes it again, the day holds its rows
+    once (the fallback for any writer that does not take the lock)."""
     day = dt.date(2013, 1, 3)
+    load_one_day(on_lake, day)
     both_open = threading.Barrier(2, timeout=30)
-    first_attempts = threading.local()
+    waited = threading.local()
 
     def wait_for_the_other():  # where the crash tests pause: inside the open transaction, before COMMIT
-        if not getattr(first_attempts, "done", False):
-            first_attempts.done = True
+        if not getattr(waited, "done", False):
+            waited.done = True
             both_open.wait()
 
     monkeypatch.setattr(loader, "pause_for_crash_test", wait_for_the_other)
@@ -273,37 +339,10 @@ def test_two_writers_of_one_partition_leave_it_loaded_once(on_lake, monkeypatch)
     monkeypatch.setattr(
         lake, "is_commit_conflict", lambda exc: conflicts.append(exc) or real_is_conflict(exc)
     )
-
-    def load(results):
-        files, problems = contract_checked_files(
-            LandingArea(data_dir=str(on_lake.root)), FLIGHTS, (day, day), "t"
-        )
-        con = lake.connect(
-            settings.get(settings.DUCKLAKE_CATALOG),
-            settings.get(settings.DUCKLAKE_DATA_PATH),
-            settings.duckdb_extension_dir(),
-        )
-        try:
-            gates = loader.Gates(max_quarantine_rate=0.01, min_volume_fraction=0.5)
-            results.append(loader.load_window(con, FLIGHTS, files, (day, day), "t", gates, [], problems))
-        finally:
-            con.close()
-
-    # The tables exist first, as after any earlier load: two first-ever loads would both create them.
-    first_attempts.done = True  # this thread's set-up load does not wait
-    load([])
-    results = []
-    threads = [threading.Thread(target=load, args=(results,)) for _ in range(2)]
-    [t.start() for t in threads]
-    [t.join(timeout=120) for t in threads]
-    rows = len(on_lake.landing_file(day.isoformat()).read_text().splitlines()) - 1
-    assert len(results) == 2 and all(r[0].rows_loaded == rows for r in results)
+    results = in_threads(*[lambda: load_one_day(on_lake, day)] * 2)
+    assert len(results) == 2
     assert conflicts and all(real_is_conflict(exc) for exc in conflicts)
-    assert lake_query(f"SELECT count(*) FROM raw.flights WHERE flight_date = '{day}'") == [(rows,)]
-    assert lake_query(
-        f"SELECT count(*) FROM (SELECT DISTINCT carrier, flight, origin FROM raw.flights WHERE flight_date = '{day}')"
-    ) == [(rows,)]
-    assert lake_query(f"SELECT count(*) FROM ops.load_audit WHERE partition_date = '{day}'") == [(3,)]
+    assert_loaded_once(on_lake, day, audited=3)
 
 
 @requires_postgres

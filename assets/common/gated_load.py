@@ -169,6 +169,7 @@ def load_and_gate(
             key_columns,
             file_problems,
             on_unreadable=quarantine_unreadable(landing, dataset, context.run_id),
+            commit_lock=lambda: warehouse.commit_lock(f"raw.{dataset.name}"),
         )
     ranged = len(loads) > 1
     asset_key = context.asset_key

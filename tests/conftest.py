@@ -18,6 +18,9 @@ import pytest
 
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
+# The DuckLake fixtures (catalog, on_lake), for the tests of the lake.
+pytest_plugins = ["tests.lake_fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="flightdeck-tests-"))
 DEMO_DIR = SESSION_DIR / "demo"

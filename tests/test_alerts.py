@@ -21,14 +21,16 @@ def failed_run(env, instance, day="2013-01-03"):
     return result
 
 
-def evaluate_failure_sensor(result, instance, channels, env):
+def evaluate_failure_sensor(result, instance, channels, env, warehouse: DuckDBWarehouse | None = None):
+    """The run failure sensor on `result`'s failure; the warehouse is `env`'s DuckDB file unless given."""
     failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+    warehouse = warehouse or DuckDBWarehouse(path=str(env.duckdb_path))
     context = dg.build_run_status_sensor_context(
         sensor_name="run_failure_alert_sensor",
         dagster_instance=instance,
         dagster_run=result.dagster_run,
         dagster_event=failure,
-        resources={"alert_channels": channels, "warehouse": DuckDBWarehouse(path=str(env.duckdb_path))},
+        resources={"alert_channels": channels, "warehouse": warehouse},
     ).for_run_failure()
     run_failure_alert_sensor(context)
 

@@ -47,6 +47,7 @@ def test_required_asset_keys_groups_and_partitions():
         "marts/agg_daily_carrier_performance",
         "marts/agg_daily_origin_weather",
         "marts/fct_flights",
+        "marts/live_flight_status",
         "raw/flights",
         "raw/weather",
         "staging/stg_flights",

@@ -33,6 +33,8 @@ MART = dg.AssetKey(["marts", "agg_daily_carrier_performance"])
 DROPPED_DAY = "2013-01-14"
 AUTOMATIONS = [
     "flights_landing_sensor",
+    "flight_events_sensor",
+    "live_flight_status_sensor",
     "health_alert_sensor",
     "reference_change_sensor",
     "run_failure_alert_sensor",

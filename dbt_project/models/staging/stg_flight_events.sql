@@ -1,4 +1,4 @@
-{{ config(tags=['daily']) }}
+{{ config(materialized='ephemeral', tags=['daily']) }}
 
 select
     event_id,

@@ -15,6 +15,7 @@ that way (links, made once) and DuckDB autoloads them on `ATTACH 'ducklake:postg
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import platform
@@ -46,11 +47,12 @@ class LakeConfigError(ValueError):
 
 def _platform() -> str:
     machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
-    if machine is None or not platform.system() == "Linux":
+    if machine is None or platform.system() != "Linux":
         raise LakeConfigError(f"no DuckDB extension packages for {platform.system()} {platform.machine()}")
     return f"linux_{machine}"
 
 
+@functools.cache  # once per process: every connection to the lake asks for it
 def extension_directory(root: Path) -> Path:
     """`root`, laid out as DuckDB's extension directory for the installed extension packages."""
     version = "v" + duckdb.__version__

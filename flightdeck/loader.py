@@ -262,9 +262,7 @@ def load_window(
     """
     columns = compile_model(dataset.model)
     names = [c.name for c in columns]
-    lake.retrying_conflicts(
-        lambda: ensure_dataset_tables(con, dataset.name, columns, dataset.partition_column)
-    )
+    ensure_dataset_tables(con, dataset.name, columns, dataset.partition_column)  # retries conflicts itself
     part = dataset.partition_column
     problems = dict(file_problems or {})
 

@@ -46,6 +46,7 @@ from sensors.health_alert_sensor import health_alert_sensor
 from sensors.landing_sensor import LANDING_SENSORS
 from sensors.live_flight_status_sensor import live_flight_status_sensor
 from sensors.reference_change_sensor import reference_change_sensor
+from sensors.writer_pool_sensor import writer_pool_sensor
 
 settings.private_files()  # every process that runs flightdeck's code: runs, sensors, the CLI
 
@@ -88,6 +89,7 @@ defs = dg.Definitions(
         health_alert_sensor,
         flight_events_sensor,
         live_flight_status_sensor,
+        writer_pool_sensor,
     ],
     resources=build_resources(),
     executor=build_executor(),  # in-process by default; Celery workers when FLIGHTDECK_EXECUTOR=celery

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import sensor_latency  # benchmarks/ is on sys.path when run as a script
+import stream_latency
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -522,11 +523,26 @@ def markdown(results: list[dict], sensor: dict) -> str:
         )
         + ".",
         "",
-        f"Sensor latency (`dagster dev`, default settle time 2 s, sensor interval 5 s, run queue checked every second): a file dropped "
+        f"Sensor latency (`dagster dev`, default settle time 2 s, the sensor on every loop of the sensor daemon (5 s), run queue checked every second): a file dropped "
         f"until the marts hold its rows, {sensor['sensor_drops']} drops one after another: median "
         f"{sensor['sensor_latency_median_s']:.1f} s, worst {sensor['sensor_latency_worst_s']:.1f} s "
         f"({', '.join(f'{s:.1f}' for s in sensor['sensor_latency_s'])} s).",
     ]
+    if "stream_latency_s" in sensor:
+        lines += [
+            "",
+            "Live flight events (`dagster dev` on a new data dir and instance, the local Redis, default "
+            "settings: both sensors on every loop of the sensor daemon, 5 s): one event published until "
+            "marts.live_flight_status shows it, one at a time: median "
+            f"{sensor['stream_latency_median_s']:.1f} s, worst {sensor['stream_latency_worst_s']:.1f} s "
+            f"({', '.join(f'{s:.1f}' for s in sensor['stream_latency_s'])} s; the first, with the new data "
+            f"dir's first dbt run, {sensor['stream_first_event_s']:.1f} s). A burst of "
+            f"{sensor['stream_burst_events']:,} events (published in {sensor['stream_burst_publish_s']:.1f} s) "
+            f"consumed in {sensor['stream_burst_consumed_s']:.1f} s, {sensor['stream_burst_events_per_s']:,} "
+            f"events/s, in {sensor['stream_burst_batches']} micro-batches of at most "
+            f"{sensor['stream_burst_largest_batch']:,} (FLIGHTDECK_STREAM_BATCH_SIZE "
+            f"{sensor['stream_batch_size']:,}), the live mart rebuilt between them.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -536,6 +552,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--per-partition-samples", type=int, default=3)
     parser.add_argument("--sensor-drops", type=int, default=5)
+    parser.add_argument("--stream-events", type=int, default=6, help="live events timed (Redis)")
     parser.add_argument(
         "--reuse-scales",
         action="store_true",
@@ -559,6 +576,8 @@ def main() -> None:
             )
             print(json.dumps(results[-1]), flush=True)
     sensor = sensor_latency.measure(prepare(1), initial_days=3, drops=args.sensor_drops)
+    if stream_latency.redis_reachable():
+        sensor |= stream_latency.measure(prepare(1), events_timed=args.stream_events)
     print(json.dumps(sensor), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps({"scales": results, "sensor": sensor}, indent=2))

@@ -19,6 +19,7 @@ from resources.alert_log import raise_alert, throttle_seconds
 from resources.alerting import Alert, AlertChannels
 from resources.flight_event_stream import FlightEventStream
 from resources.warehouse import DuckDBWarehouse
+from sensors import EVERY_DAEMON_LOOP_SECONDS
 
 BACKOFF_CAP_SECONDS = 60.0
 ACTIVE = [
@@ -40,7 +41,7 @@ def broker_down_alert(url: str, error: str) -> Alert:
 
 @dg.sensor(
     job=flight_events_job,
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=EVERY_DAEMON_LOOP_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests a micro-batch of raw/flight_events when the broker holds events not yet loaded.",
 )

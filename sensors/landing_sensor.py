@@ -15,6 +15,7 @@ from flightdeck.loader import DailyDataset
 from jobs import tags as dagster_tags
 from jobs.pipelines import LANDING_JOBS, reference_job
 from resources.landing import LandingArea
+from sensors import EVERY_DAEMON_LOOP_SECONDS
 
 REFERENCE_KEYS = [asset.key for asset in REFERENCE_ASSETS]
 # At most this many consecutive days in one run: a burst of 365 files is one run, not 365 processes.
@@ -48,8 +49,7 @@ def landing_sensor(dataset: DailyDataset, job) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{dataset.name}_landing_sensor",
         jobs=[job, reference_job],
-        # The sensor daemon evaluates sensors at most every 5 s; a new file waits for no more than that.
-        minimum_interval_seconds=5,
+        minimum_interval_seconds=EVERY_DAEMON_LOOP_SECONDS,  # a new file waits one loop at most
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Requests a {job.name} run for every new or changed file in landing/{dataset.name}, batching "

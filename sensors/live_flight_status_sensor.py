@@ -13,12 +13,13 @@ from assets.common.partitions import DAILY_PARTITIONS
 from assets.flight_events import RAW_FLIGHT_EVENTS_KEY
 from jobs import tags as dagster_tags
 from jobs.pipelines import live_marts_job
+from sensors import EVERY_DAEMON_LOOP_SECONDS
 
 
 @dg.asset_sensor(
     asset_key=RAW_FLIGHT_EVENTS_KEY,
     job=live_marts_job,
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=EVERY_DAEMON_LOOP_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests a ranged run of the marts over the flight dates each micro-batch of live events touched.",
 )

@@ -39,6 +39,7 @@ AUTOMATIONS = [
     "reference_change_sensor",
     "run_failure_alert_sensor",
     "run_recovery_alert_sensor",
+    "writer_pool_sensor",
     "ops_nightly",
     "reference_nightly",
     "weather_daily",

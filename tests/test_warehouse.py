@@ -8,10 +8,18 @@ import sys
 import textwrap
 import time
 
+import dagster as dg
 import pytest
 
 from flightdeck.backoff import backoff_delays
-from resources.warehouse import DuckDBWarehouse, WarehouseLockedError, WriterLockTimeout, writer_lock
+from resources.warehouse import (
+    WRITER_POOL,
+    DuckDBWarehouse,
+    WarehouseLockedError,
+    WriterLockTimeout,
+    writer_lock,
+)
+from sensors.writer_pool_sensor import writer_pool_sensor
 from tests.conftest import ROOT
 
 
@@ -90,3 +98,21 @@ def test_the_writer_lock_says_who_holds_it_bounds_the_wait_and_dies_with_its_hol
             assert time.monotonic() - started < 1
     finally:
         holder.kill()
+
+
+def test_the_writer_pool_follows_the_writers_the_warehouse_admits(instance, env):
+    """The run queue's pool: one run on the DuckDB file, FLIGHTDECK_WAREHOUSE_WRITERS on a DuckLake; set
+    once, then left alone until the setting changes."""
+
+    def tick(**warehouse):
+        resource = DuckDBWarehouse(path=str(env.duckdb_path), **warehouse)
+        result = writer_pool_sensor(
+            dg.build_sensor_context(instance=instance, resources={"warehouse": resource})
+        )
+        return result.skip_message, instance.event_log_storage.get_concurrency_info(WRITER_POOL).slot_count
+
+    assert tick() == ("set the duckdb_writer pool from 0 to 1 run(s) at a time", 1)
+    assert tick() == ("the duckdb_writer pool admits 1 run(s) at a time", 1)
+    assert tick(kind="ducklake", writers=4) == ("set the duckdb_writer pool from 1 to 4 run(s) at a time", 4)
+    assert tick(kind="ducklake", writers=4)[1] == 4
+    assert tick(kind="ducklake", writers=2)[1] == 2

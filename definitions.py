@@ -23,6 +23,7 @@ from assets.reference import REFERENCE_ASSETS
 from assets.weather import raw_weather
 from flightdeck.datasets import DAILY_DATASETS
 from jobs.lake_maintenance import lake_maintenance_job
+from jobs.lake_rollback import lake_rollback_job
 from jobs.pipelines import (
     LANDING_JOBS,
     flight_events_job,
@@ -72,6 +73,7 @@ defs = dg.Definitions(
         marts_rebuild_job,
         ops_job,
         lake_maintenance_job,
+        lake_rollback_job,
         flight_events_job,
         live_marts_job,
     ],

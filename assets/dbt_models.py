@@ -58,7 +58,9 @@ def run_dbt_build(
     dbt_vars: dict[str, str],
     warehouse: DuckDBWarehouse,
 ) -> Iterator[Any]:
-    invocation = dbt.cli_with_env(build_args(), window_env(dbt_vars), context=context, raise_on_error=False)
+    # The run's id names the lake's publish snapshot (publish_marts.sql; lake_rollback undoes by it).
+    env = window_env(dbt_vars) | {"FLIGHTDECK_RUN_ID": context.run_id}
+    invocation = dbt.cli_with_env(build_args(), env, context=context, raise_on_error=False)
     with within_step_timeout(invocation.process.terminate, "dbt build"):
         yield from invocation.stream()
         if not invocation.is_successful():

@@ -17,11 +17,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import json
 import os
 import platform
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -218,3 +220,84 @@ def maintenance_sql(retention_days: float) -> list[str]:
         f"CALL ducklake_expire_snapshots('{ALIAS}', older_than => {older_than})",
         f"CALL ducklake_cleanup_old_files('{ALIAS}', older_than => {older_than})",
     ]
+
+
+# Every publish of the marts on the lake is one snapshot whose commit says so (publish_marts.sql): its
+# author, and extra_info a JSON object with the run id and the marts it replaced.
+COMMIT_AUTHOR = "flightdeck"
+PUBLISH_MESSAGE = "publish marts"
+ROLLBACK_MESSAGE = "rollback marts"
+
+
+class RollbackRefused(Exception):
+    """The publish cannot be undone as asked (no such publish, or a later one of the same marts)."""
+
+
+@dataclass(frozen=True)
+class UndonePublish:
+    publish_snapshot: int
+    to_snapshot: int
+    marts: tuple[str, ...]
+    rows: dict[str, int | None]  # each mart's rows after the rollback (None: it did not exist before)
+
+
+def publishes(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, tuple[str, ...]]]:
+    """(snapshot id, run id, marts) of every publish the lake still holds, oldest first."""
+    rows = con.execute(
+        f"SELECT snapshot_id, commit_extra_info FROM ducklake_snapshots('{ALIAS}') "
+        "WHERE author = ? AND commit_message = ? ORDER BY snapshot_id",
+        [COMMIT_AUTHOR, PUBLISH_MESSAGE],
+    ).fetchall()
+    return [
+        (snapshot, (info := json.loads(extra))["run_id"], tuple(info["marts"])) for snapshot, extra in rows
+    ]
+
+
+def rollback_publish(con: duckdb.DuckDBPyConnection, run_id: str, by_run_id: str) -> UndonePublish:
+    """Put every mart the latest publish of `run_id` replaced back as it was in the snapshot before it,
+    in one transaction (DuckLake's time travel, `AT (VERSION => n)`); refused when a later publish
+    replaced one of them too, since undoing this one would undo that one silently."""
+    held = publishes(con)
+    mine = [p for p in held if p[1] == run_id]
+    if not mine:
+        raise RollbackRefused(
+            f"run {run_id} published nothing the lake still holds (never on the lake, failed before "
+            "publishing, or its snapshot expired: FLIGHTDECK_DUCKLAKE_SNAPSHOT_RETENTION_DAYS)"
+        )
+    snapshot, _, marts = mine[-1]
+    later = [p for p in held if p[0] > snapshot and set(p[2]) & set(marts)]
+    if later:
+        runs = ", ".join(dict.fromkeys(p[1] for p in later))
+        raise RollbackRefused(
+            f"a later publish replaced these marts too (runs {runs}): undo those first, newest first"
+        )
+    before = snapshot - 1
+    rows: dict[str, int | None] = {}
+
+    def transaction() -> None:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for mart in marts:
+                try:
+                    con.execute(f"SELECT 1 FROM marts.{mart} AT (VERSION => {before}) LIMIT 0")
+                except duckdb.CatalogException:  # published for the first time by that run
+                    con.execute(f"DROP TABLE IF EXISTS marts.{mart}")
+                    rows[mart] = None
+                    continue
+                con.execute(
+                    f"CREATE OR REPLACE TABLE marts.{mart} AS SELECT * FROM marts.{mart} AT (VERSION => {before})"
+                )
+                rows[mart] = con.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()[0]
+            extra = json.dumps({"undid_run_id": run_id, "to_snapshot": before, "run_id": by_run_id})
+            con.execute(
+                f"CALL {ALIAS}.set_commit_message(?, ?, extra_info => ?)",
+                [COMMIT_AUTHOR, ROLLBACK_MESSAGE, extra],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+
+    retrying_conflicts(transaction)
+    return UndonePublish(snapshot, before, marts, rows)

@@ -154,3 +154,64 @@ def test_a_failed_run_on_the_lake_is_alerted_once_and_recorded_in_its_alert_log(
         ("run_failure", "suppressed"),
     ]
     assert not on_lake.duckdb_path.exists()
+
+
+def rollback(instance, run_id: str):
+    from definitions import defs
+
+    config = {"ops": {"rollback_marts": {"config": {"run_id": run_id}}}}
+    return defs.resolve_job_def("lake_rollback").execute_in_process(
+        run_config=config, instance=instance, raise_on_error=False
+    )
+
+
+MARTS = {name: sql for name, sql in CONTENT.items() if name.startswith(("fct_", "agg_"))}
+
+
+@requires_postgres
+def test_a_wrong_publish_is_rolled_back_to_the_snapshot_before_it(on_lake, instance):
+    """A day re-loaded from a file that passed every gate and test but was wrong (half its flights
+    missing): `lake_rollback` with that run's id puts every mart it published back as it was, in one
+    snapshot; a publish that a later one overwrote is refused, naming the later run."""
+    load_reference(instance)
+    assert run_job("flights_pipeline", instance, partition_range=DAYS).success
+    good = {name: lake_query(sql) for name, sql in MARTS.items()}
+    day = on_lake.landing_file(DAYS[0])
+    lines = day.read_text().splitlines()
+    day.write_text("\n".join(lines[: len(lines) // 2]) + "\n")  # a truncated file: still a valid one
+    wrong = run_job("flights_pipeline", instance, partition=DAYS[0])
+    assert wrong.success
+    assert {name: lake_query(sql) for name, sql in MARTS.items()} != good
+
+    result = rollback(instance, wrong.run_id)
+    assert result.success
+    assert {name: lake_query(sql) for name, sql in MARTS.items()} == good
+    [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    rows = output.event_specific_data.metadata["rows"].value
+    assert rows["fct_flights"] == len(good["fct_flights"])
+    [(message, extra)] = lake_query(
+        "SELECT commit_message, commit_extra_info FROM ducklake_snapshots('lake') "
+        "ORDER BY snapshot_id DESC LIMIT 1"
+    )
+    assert message == lake.ROLLBACK_MESSAGE and wrong.run_id in extra
+
+    # The day re-run after the fix publishes again; undoing the first run's publish now would undo
+    # that one too: refused, naming it.
+    day.write_text("\n".join(lines) + "\n")
+    again = run_job("flights_pipeline", instance, partition=DAYS[0])
+    assert again.success
+    [first] = [r for r in instance.get_runs() if r.job_name == "flights_pipeline"][-1:]
+    refused = rollback(instance, first.run_id)
+    assert not refused.success
+    [failure] = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert again.run_id in failure.event_specific_data.error.message
+    assert "undo those first" in failure.event_specific_data.error.message
+    unknown = rollback(instance, "no-such-run")
+    assert not unknown.success
+
+
+def test_there_is_nothing_to_roll_back_on_the_duckdb_file(env, instance):
+    result = rollback(instance, "any-run")
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "keeps no snapshots" in failure.event_specific_data.error.message

@@ -60,6 +60,12 @@
         insert into {{ published }} by name select * from {{ audit }};
           {%- endif %}
         {%- endfor %}
+        {#- On the lake the publish is one snapshot; its commit names the run and the marts, which is what
+            the lake_rollback job undoes by (flightdeck/lake.py, rollback_publish). -#}
+        {%- if target.name == 'lake' %}
+        {%- set info = tojson({"run_id": env_var("FLIGHTDECK_RUN_ID", ""), "marts": names}) %}
+        call {{ target.database }}.set_commit_message('flightdeck', 'publish marts', extra_info => '{{ info | replace("'", "''") }}');
+        {%- endif %}
         {#- Crash tests (tests/test_publish_crash.py) name a marker file here: the publish writes it, then
             keeps its transaction open (a long count) until the test has killed the process. Never set
             otherwise. -#}

@@ -78,7 +78,9 @@ def extension_directory(root: Path) -> Path:
 
 
 # One `key=value` of a libpq connection string: the value bare, or single-quoted with \\ escapes.
-_LIBPQ_PAIR = re.compile(r"\s*(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)\s*")
+# A libpq value: quoted, or unquoted up to a blank; in both a backslash escapes the next character.
+_LIBPQ_VALUE = r"'(?:[^'\\]|\\.)*'|(?:[^\s'\\]|\\.)*"
+_LIBPQ_PAIR = re.compile(rf"\s*(\w+)\s*=\s*({_LIBPQ_VALUE})\s*")
 
 
 def catalog_dsn(catalog: str) -> str:
@@ -103,10 +105,16 @@ def catalog_dsn(catalog: str) -> str:
     url = urlsplit(catalog)
     if url.scheme not in ("postgres", "postgresql"):
         raise LakeConfigError(f"FLIGHTDECK_DUCKLAKE_CATALOG must be a PostgreSQL URL, not {url.scheme}://")
+    try:
+        port = url.port
+    except ValueError:
+        raise LakeConfigError(
+            f"FLIGHTDECK_DUCKLAKE_CATALOG's port is not a number from 1 to 65535: {redact(catalog)}"
+        ) from None
     parts = {
         "dbname": unquote(url.path.lstrip("/")),
         "host": unquote(url.hostname or ""),
-        "port": str(url.port or ""),
+        "port": str(port or ""),
         "user": unquote(url.username or ""),
         "password": unquote(url.password or ""),
         **dict(parse_qsl(url.query)),
@@ -122,7 +130,9 @@ def _libpq_value(value: str) -> str:
 
 def redact(text: str) -> str:
     """`text` with every catalog password replaced: for logs, errors and metadata."""
-    text = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
+    text = re.sub(
+        r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s\\]|\\.)+)", r"\1***", text, flags=re.IGNORECASE
+    )
     return re.sub(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
 
 

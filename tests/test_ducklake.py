@@ -4,8 +4,13 @@ Each test gets a scratch catalog database on 127.0.0.1:5432, dropped afterwards,
 skipped with the reason where PostgreSQL is absent.
 """
 
+import os
+
 import dagster as dg
 import pytest
+from hypothesis import assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from flightdeck import lake, settings
 from tests.lake_fixtures import PASSWORD, lake_query
@@ -13,6 +18,11 @@ from tests.postgres import requires_postgres
 from tests.runs import load_reference, run_job
 
 DAYS = ("2013-01-02", "2013-01-04")
+settings_for_catalogs = hypothesis_settings(
+    max_examples=int(os.environ.get("HYPOTHESIS_EXPLORE", "200")),
+    deadline=None,
+    derandomize="HYPOTHESIS_EXPLORE" not in os.environ,
+)
 
 
 # -- The settings: pure, no PostgreSQL needed -------------------------------------------------------------
@@ -32,6 +42,7 @@ def test_the_catalog_is_taken_in_libpq_or_url_form_and_a_bad_one_is_named_withou
             lake.catalog_dsn(bad)
         assert "hunter2" not in str(raised.value)
     assert lake.redact("dbname=x password=hunter2 user=u") == "dbname=x password=*** user=u"
+    assert lake.redact("dbname=x password=hun\\ ter2 user=u") == "dbname=x password=*** user=u"
     assert lake.redact("postgresql://u:hunter2@h/db") == "postgresql://u:***@h/db"
     assert lake.data_path("s3://bucket/lake/") == "s3://bucket/lake/"
     assert lake.data_path("relative/lake").endswith("/relative/lake/")
@@ -48,6 +59,51 @@ def test_the_lake_needs_a_catalog_and_a_bad_catalog_is_shown_redacted():
     with pytest.raises(settings.SettingsError, match="FLIGHTDECK_WAREHOUSE='lakehouse'"):
         settings.validate({"FLIGHTDECK_WAREHOUSE": "lakehouse"})
     settings.validate({"FLIGHTDECK_WAREHOUSE": "ducklake", "FLIGHTDECK_DUCKLAKE_CATALOG": "dbname=x"})
+
+
+# Any text a connection string's value may hold: spaces, quotes, backslashes, '=', '@', '/', non-ASCII.
+VALUE = st.text(
+    st.characters(codec="utf-8", exclude_characters="\x00", exclude_categories=["Cs"]), min_size=1
+)
+# A password that cannot occur by chance in the rest of the string (the check is "never shown").
+PASSWORDS = st.builds(lambda core: f"Pw{core}#9", VALUE)
+KEYS = ["dbname", "host", "port", "user", "sslmode", "application_name"]
+
+
+@settings_for_catalogs
+@given(st.dictionaries(st.sampled_from(KEYS), VALUE, min_size=1), PASSWORDS, st.data())
+def test_any_libpq_catalog_means_what_libpq_reads_and_never_shows_its_password(parts, password, data):
+    from psycopg2.extensions import make_dsn, parse_dsn
+
+    parts = {**parts, "password": password}
+    assume(all(password not in v for k, v in parts.items() if k != "password"))
+    catalog = make_dsn(**parts)  # libpq's own quoting
+    assert parse_dsn(lake.catalog_dsn(catalog)) == parts
+    assert password not in lake.redact(lake.catalog_dsn(catalog)) and password not in lake.redact(catalog)
+    # Broken, it is refused with a LakeConfigError that does not show the password.
+    broken = data.draw(st.sampled_from([catalog + " junk", catalog + " =x", "junk " + catalog]))
+    with pytest.raises(lake.LakeConfigError) as raised:
+        lake.catalog_dsn(broken)
+    assert password not in str(raised.value)
+
+
+@settings_for_catalogs
+@given(VALUE, PASSWORDS, st.from_regex(r"[a-z0-9.-]{1,20}", fullmatch=True), st.integers(1, 65535), VALUE)
+def test_any_catalog_url_means_what_it_says_and_never_shows_its_password(user, password, host, port, dbname):
+    from urllib.parse import quote
+
+    from psycopg2.extensions import parse_dsn
+
+    assume(all(password not in v for v in (user, host, dbname)))
+    url = f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(dbname, safe='')}"
+    expected = {"dbname": dbname, "host": host, "port": str(port), "user": user, "password": password}
+    assert parse_dsn(lake.catalog_dsn(url)) == expected
+    assert password not in lake.redact(url) and quote(password, safe="") not in lake.redact(url)
+    assert password not in lake.redact(lake.catalog_dsn(url))
+    for broken in (url.replace(f":{port}/", ":port/"), url.replace("postgresql://", "mysql://")):
+        with pytest.raises(lake.LakeConfigError) as raised:
+            lake.catalog_dsn(broken)
+        assert password not in str(raised.value) and quote(password, safe="") not in str(raised.value)
 
 
 # -- On a real catalog ------------------------------------------------------------------------------------

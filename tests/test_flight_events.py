@@ -303,3 +303,45 @@ def test_the_live_status_follows_the_stream_and_the_day_s_file_reconciles_it(env
     ]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["dagster_dbt/failed_row_count"].value == 2  # 7 flights departed, not arrived
+
+
+@pytest.mark.slow
+def test_a_micro_batch_killed_under_the_daemon_is_failed_and_its_entries_loaded_once(stream, tmp_path):
+    """`dagster dev` as a user runs it: the stream sensor's micro-batch is killed with SIGKILL inside its
+    open transaction; run monitoring fails the run, the next micro-batches take its entries over, and
+    the day's events end in raw once each, with nothing left pending."""
+    from tests.dagster_dev import dagster_dev
+    from tests.production_stack import prepare_data
+
+    client, key = stream
+    events = day_events()
+    data, marker = tmp_path / "data", tmp_path / "marker"
+    prepare_data(data, [])
+    extra = {"FLIGHTDECK_CRASH_TEST_MARKER": str(marker), "FLIGHTDECK_STREAM_BATCH_SIZE": "500"}
+    with dagster_dev(data, tmp_path / "home", extra) as (_, instance):
+        publish(client, key, events, speed=0)
+        wait_until(marker.exists, 120, what="the first micro-batch to reach its commit")
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+        resource = FlightEventStream(url="redis://127.0.0.1:6379/0", key=key)
+
+        def consumed():
+            return not resource.state().has_work and not [
+                r
+                for r in instance.get_runs(dg.RunsFilter(job_name="flight_events_microbatch"))
+                if not r.is_finished
+            ]
+
+        wait_until(consumed, 300, interval=1, what="every entry consumed")
+        runs = instance.get_runs(dg.RunsFilter(job_name="flight_events_microbatch"))
+        statuses = [r.status for r in reversed(runs)]  # oldest first
+        assert statuses[0] == dg.DagsterRunStatus.FAILURE  # the killed one, detected by run monitoring
+        assert set(statuses[1:]) == {dg.DagsterRunStatus.SUCCESS}
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM raw.flight_events").fetchone() == (
+            len(events),
+            len(events),
+        )
+    finally:
+        con.close()
+    assert client.xinfo_groups(key)[0]["pending"] == 0

@@ -76,6 +76,13 @@ def _prepare_demo_data() -> None:
 _prepare_demo_data()
 
 
+def pytest_collection_modifyitems(config, items):
+    """The files holding end-to-end tests first: `--dist loadfile` hands whole files to the two workers in
+    collection order, and long files handed out last would leave one worker alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: each file keeps its order
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_DIR, ignore_errors=True)
     try:  # the streams this process's tests made on the shared Redis

@@ -47,7 +47,7 @@ def second_day_waits_or_starts(instance: dg.DagsterInstance, data, warehouse: st
             timeout=60, interval=0.5, what="the second day's run to leave the queue",
         )  # fmt: skip
     else:
-        time.sleep(10)  # the queue is looked at every second: ten chances to start it
+        time.sleep(5)  # the queue is looked at every second: five chances to start it
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.QUEUED
 
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from flightdeck.flight_events import EVENT_TYPES, load_batch
 from tests.test_validation_properties import EXAMPLES, PROPERTY_SETTINGS
 
-# One example costs milliseconds (an in-memory DuckDB): four times the files' examples.
-STREAM_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=EXAMPLES * 4)
+# One example costs milliseconds (an in-memory DuckDB): twice the files' examples.
+STREAM_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=EXAMPLES * 2)
 
 BIGINT = (-(2**63), 2**63 - 1)
 NAME = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=0, max_size=12)

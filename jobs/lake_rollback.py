@@ -1,5 +1,5 @@
 """Undo a run's publish of the marts on a DuckLake: every mart that publish replaced goes back to the
-snapshot before it, in one transaction (flightdeck/lake.py, rollback_sql).
+snapshot before it, in one transaction (flightdeck/lake.py, rollback_publish).
 
 Write-audit-publish already keeps a failed build from being published; this is for a build that passed
 its tests and was wrong anyway (a bad file that looked right). Each publish on the lake is one snapshot

@@ -26,5 +26,6 @@ def writer_pool_sensor(context: dg.SensorEvaluationContext, warehouse: DuckDBWar
     if current == wanted:
         return dg.SkipReason(f"the {WRITER_POOL} pool admits {wanted} run(s) at a time")
     storage.set_concurrency_slots(WRITER_POOL, wanted)
-    context.log.info(f"set the {WRITER_POOL} pool from {current} to {wanted} run(s) at a time")
-    return dg.SkipReason(f"set the {WRITER_POOL} pool from {current} to {wanted} run(s) at a time")
+    done = f"set the {WRITER_POOL} pool from {current} to {wanted} run(s) at a time"
+    context.log.info(done)
+    return dg.SkipReason(done)

@@ -186,8 +186,9 @@ def test_a_batch_committed_but_not_acknowledged_is_taken_over_and_not_counted_tw
 
 
 def test_a_micro_batch_killed_mid_commit_loses_and_doubles_nothing(env, stream, tmp_path):
-    """SIGKILL of the micro-batch's process inside its open transaction (the CLI, as a shell runs it):
-    nothing of it was committed or acknowledged; the next micro-batch takes its entries over."""
+    """SIGKILL of the micro-batch's process inside its open transaction (`dagster asset materialize`, as
+    a shell runs it): nothing of it was committed or acknowledged; the next micro-batches (`dg launch`)
+    take its entries over."""
     client, key = stream
     events = day_events()
     publish(client, key, events, speed=0)
@@ -207,8 +208,10 @@ def test_a_micro_batch_killed_mid_commit_loses_and_doubles_nothing(env, stream, 
     assert client.xinfo_groups(key)[0]["pending"] > 0  # taken, not acknowledged
     time.sleep(1.2)  # idle past the claim time
     run_env.pop("FLIGHTDECK_CRASH_TEST_MARKER")
+    # The next micro-batches as the README's other CLI launches them.
+    dg_launch = [str(ROOT / ".venv" / "bin" / "dg"), "launch", "--assets", "raw/flight_events"]
     while FlightEventStream(url="redis://127.0.0.1:6379/0", key=key).state().has_work:
-        subprocess.run(cmd, cwd=ROOT, env=run_env, check=True, capture_output=True)
+        subprocess.run(dg_launch, cwd=ROOT, env=run_env, check=True, capture_output=True)
     assert env.query("SELECT count(*), count(DISTINCT event_id) FROM raw.flight_events") == [
         (len(events),) * 2
     ]

@@ -139,12 +139,67 @@ mutation($params: LaunchBackfillParams!) {
 def launch_backfill(web_url: str, partitions: list[str], asset_paths: list[list[str]]) -> str:
     """The same GraphQL call the UI's Materialize → Launch backfill makes."""
     params = {"partitionNames": partitions, "assetSelection": [{"path": p} for p in asset_paths]}
+    result = graphql(web_url, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    return result["backfillId"]
+
+
+def graphql(web_url: str, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(
         f"{web_url}/graphql",
-        data=json.dumps({"query": LAUNCH_BACKFILL, "variables": {"params": params}}).encode(),
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=60) as response:
-        result = json.load(response)["data"]["launchPartitionBackfill"]
-    assert result["__typename"] == "LaunchBackfillSuccess", result
-    return result["backfillId"]
+        body = json.load(response)
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+LAUNCH_RUN = """
+mutation($executionParams: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+
+
+def launch_assets(web_url: str, asset_paths: list[list[str]], location: str = "flightdeck") -> str:
+    """The call the UI's Materialize button makes for unpartitioned assets: a run of the implicit asset
+    job, queued on the instance; its run id."""
+    params = {
+        "selector": {
+            "repositoryLocationName": location,
+            "repositoryName": "__repository__",
+            "pipelineName": "__ASSET_JOB",
+            "assetSelection": [{"path": p} for p in asset_paths],
+        },
+        "mode": "default",
+        "executionMetadata": {"tags": []},
+    }
+    result = graphql(web_url, LAUNCH_RUN, {"executionParams": params})["launchPipelineExecution"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    return result["run"]["runId"]
+
+
+STOP_SENSOR = """
+mutation($originId: String!, $selectorId: String!) {
+  stopSensor(jobOriginId: $originId, jobSelectorId: $selectorId) {
+    __typename
+    ... on StopSensorMutationResult { instigationState { status } }
+    ... on PythonError { message }
+  }
+}"""
+
+
+def stop_sensor(web_url: str, instance: dg.DagsterInstance, name: str) -> None:
+    """The UI's sensor toggle, switched off."""
+    [state] = [s for s in instance.all_instigator_state() if s.name == name]
+    result = graphql(
+        web_url, STOP_SENSOR, {"originId": state.instigator_origin_id, "selectorId": state.selector_id}
+    )["stopSensor"]
+    assert result["__typename"] == "StopSensorMutationResult", result
+    assert result["instigationState"]["status"] == "STOPPED", result

@@ -312,8 +312,9 @@ def test_the_live_status_follows_the_stream_and_the_day_s_file_reconciles_it(env
 def test_a_micro_batch_killed_under_the_daemon_is_failed_and_its_entries_loaded_once(stream, tmp_path):
     """`dagster dev` as a user runs it: the stream sensor's micro-batch is killed with SIGKILL inside its
     open transaction; run monitoring fails the run, the next micro-batches take its entries over, and
-    the day's events end in raw once each, with nothing left pending."""
-    from tests.dagster_dev import dagster_dev
+    the day's events end in raw once each, with nothing left pending. Then the UI's path: the sensor
+    switched off and a micro-batch launched with the Materialize button (GraphQL) loads what came since."""
+    from tests.dagster_dev import dagster_dev, launch_assets, stop_sensor
     from tests.production_stack import prepare_data
 
     client, key = stream
@@ -321,7 +322,7 @@ def test_a_micro_batch_killed_under_the_daemon_is_failed_and_its_entries_loaded_
     data, marker = tmp_path / "data", tmp_path / "marker"
     prepare_data(data, [])
     extra = {"FLIGHTDECK_CRASH_TEST_MARKER": str(marker), "FLIGHTDECK_STREAM_BATCH_SIZE": "500"}
-    with dagster_dev(data, tmp_path / "home", extra) as (_, instance):
+    with dagster_dev(data, tmp_path / "home", extra) as (url, instance):
         publish(client, key, events, speed=0)
         wait_until(marker.exists, 120, what="the first micro-batch to reach its commit")
         os.kill(int(marker.read_text()), signal.SIGKILL)
@@ -339,11 +340,27 @@ def test_a_micro_batch_killed_under_the_daemon_is_failed_and_its_entries_loaded_
         statuses = [r.status for r in reversed(runs)]  # oldest first
         assert statuses[0] == dg.DagsterRunStatus.FAILURE  # the killed one, detected by run monitoring
         assert set(statuses[1:]) == {dg.DagsterRunStatus.SUCCESS}
+
+        # From the UI: the stream sensor switched off, then raw/flight_events materialized by hand.
+        stop_sensor(url, instance, "flight_events_sensor")
+        time.sleep(2)  # a tick already being evaluated when the toggle flipped launches nothing new
+        by_hand = day_events(DAY + dt.timedelta(days=1))[:50]
+        publish(client, key, by_hand, speed=0)
+        run_id = launch_assets(url, [["raw", "flight_events"]])
+        run = wait_until(
+            lambda: (r := instance.get_run_by_id(run_id)) and r.is_finished and r, 180, what="the UI's run"
+        )
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        mat = instance.get_latest_materialization_event(dg.AssetKey(["raw", "flight_events"]))
+        assert mat.run_id == run_id
+        metadata = mat.asset_materialization.metadata
+        assert (metadata["rows_loaded"].value, metadata["acknowledged"].value) == (len(by_hand), len(by_hand))
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
+        total = len(events) + len(by_hand)
         assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM raw.flight_events").fetchone() == (
-            len(events),
-            len(events),
+            total,
+            total,
         )
     finally:
         con.close()

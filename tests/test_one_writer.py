@@ -18,8 +18,9 @@ from tests.production_stack import prepare_data
 BACKFILL = [f"2013-01-0{d}" for d in range(1, 8)]
 CLI_DAY = "2013-01-09"
 FLIGHTS_PIPELINE = [["raw", "flights"], ["staging", "stg_flights"], ["marts", "fct_flights"]]
-# Takes the warehouse's lock as soon as it is told to (and can), holds it a few seconds, lets go: the
-# backfill's dbt step then holds the writer lock while it waits, so the CLI run surely meets the lock.
+# Takes the warehouse's lock as soon as it is told to (and can), lets go when told: the backfill's dbt
+# step holds the writer lock while it waits, so the CLI run surely meets the lock, however slowly its
+# process starts on a busy machine.
 ANALYST = """
 import sys, time, duckdb
 sys.stdin.readline()
@@ -30,7 +31,7 @@ while True:
     except duckdb.IOException:
         time.sleep(0.005)
 print("held", flush=True)
-time.sleep(4)
+sys.stdin.readline()
 con.close()
 print("released", flush=True)
 """
@@ -83,6 +84,23 @@ def test_a_cli_run_during_a_ui_backfill_and_sensor_runs_never_overlaps_a_writer(
                 cwd=ROOT, env=flightdeck_env(data, home), stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, text=True,
             )  # fmt: skip
+
+            def cli_run_waits():
+                return [
+                    r
+                    for r in instance.get_runs(dg.RunsFilter(tags={"dagster/partition": CLI_DAY}))
+                    if not r.tags.get("dagster/sensor_name")
+                    and any(
+                        log.user_message.startswith("waiting for the warehouse writer lock")
+                        for log in instance.all_logs(r.run_id)
+                    )
+                ]
+
+            try:  # without the wait the end's check says nothing was tested
+                wait_until(cli_run_waits, timeout=180, interval=0.5, what="the CLI run to meet the lock")
+            finally:
+                analyst.stdin.write("release\n")
+                analyst.stdin.flush()
             cli_output, _ = cli.communicate(timeout=600)
             assert cli.returncode == 0, cli_output[-3000:]
             assert analyst.stdout.readline().strip() == "released"

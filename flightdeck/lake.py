@@ -175,6 +175,26 @@ def connect(
     return con
 
 
+def _catalog_session(catalog: str, application_name: str = "flightdeck"):
+    """A session of its own on the catalog database (autocommit), for the lake's locks: a lock held by a
+    session is released when the session ends, however its process ends. `application_name` is how
+    PostgreSQL shows the session to others (pg_stat_activity), so a waiter can say who holds a lock."""
+    import psycopg2
+
+    try:
+        session = psycopg2.connect(
+            catalog_dsn(catalog), connect_timeout=10, application_name=application_name[:63]
+        )
+    except psycopg2.Error as exc:
+        raise LakeConfigError(f"the lake's catalog is not reachable: {redact(str(exc)).strip()}") from None
+    session.autocommit = True
+    return session
+
+
+def _lock_key(name: str) -> str:
+    return f"flightdeck:{name}"
+
+
 @contextlib.contextmanager
 def commit_lock(catalog: str, name: str) -> Iterator[None]:
     """Hold the lake-wide lock `name` (a PostgreSQL advisory lock in the catalog database, so it holds
@@ -185,19 +205,68 @@ def commit_lock(catalog: str, name: str) -> Iterator[None]:
     its rows twice. Writers of one table take this lock around their transaction (not around their
     reading and validating, which still run side by side), so each sees the other's committed rows.
     """
-    import psycopg2
-
+    session = _catalog_session(catalog)
     try:
-        session = psycopg2.connect(catalog_dsn(catalog), connect_timeout=10)
-    except psycopg2.Error as exc:
-        raise LakeConfigError(f"the lake's catalog is not reachable: {redact(str(exc)).strip()}") from None
-    try:
-        session.autocommit = True
         with session.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [f"flightdeck:{name}"])
+            cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [_lock_key(name)])
         yield
     finally:
         session.close()
+
+
+class LakeLockTimeout(TimeoutError):
+    pass
+
+
+LAKE_LOCK_POLL_SECONDS = 0.5
+
+
+@contextlib.contextmanager
+def lake_lock(
+    catalog: str, name: str, holder: str, timeout: float, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold the lake-wide lock `name` for a long step (a dbt build), as `holder`; wait for it up to
+    `timeout` s, telling `on_wait` once who holds it (their `holder` and host), then fail saying so.
+
+    An advisory lock in the catalog database, like commit_lock, so one holder in the whole deployment
+    whatever host its step runs on (a file lock would be one per host); polled rather than blocked on,
+    so the wait is bounded and a waiter can name the holder.
+    """
+    session = _catalog_session(catalog, holder)
+    try:
+        with session.cursor() as cursor:
+            deadline, waited = time.monotonic() + timeout, False
+            while True:
+                cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [_lock_key(name)])
+                if cursor.fetchone()[0]:
+                    break
+                if not waited and on_wait is not None:
+                    on_wait(_lock_holder(cursor, name))
+                waited = True
+                if time.monotonic() > deadline:
+                    raise LakeLockTimeout(
+                        f"the lake's {name} lock was held by {_lock_holder(cursor, name)} for more than "
+                        f"{timeout:.0f} s (FLIGHTDECK_STEP_TIMEOUT_SECONDS)"
+                    )
+                time.sleep(LAKE_LOCK_POLL_SECONDS)
+        yield
+    finally:
+        session.close()
+
+
+def _lock_holder(cursor, name: str) -> str:
+    """Who holds the advisory lock `name`: its session's application name and client host. A bigint
+    advisory key shows in pg_locks as its high 32 bits (classid) and low 32 bits (objid)."""
+    cursor.execute(
+        """SELECT a.application_name, coalesce(host(a.client_addr), 'this host (socket)')
+           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+             AND l.classid::bigint = (hashtext(%(key)s)::bigint >> 32) & 4294967295
+             AND l.objid::bigint = hashtext(%(key)s)::bigint & 4294967295""",
+        {"key": _lock_key(name)},
+    )
+    row = cursor.fetchone()
+    return f"{row[0] or 'a session with no name'} on {row[1]}" if row else "another session (gone now)"
 
 
 def is_commit_conflict(exc: BaseException) -> bool:

@@ -143,16 +143,39 @@ def writer_lock(
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({**holder, "pid": os.getpid()}).encode(), 0)
-        if log is not None:
-            log.info(f"holding the warehouse {name} lock")
         try:
-            yield
+            with _announced(log, name):
+                yield
         finally:
             os.ftruncate(fd, 0)
-            if log is not None:
-                log.info(f"released the warehouse {name} lock")
     finally:
         os.close(fd)  # releases the lock; so does the process's death
+
+
+@contextmanager
+def _announced(log, name: str) -> Iterator[None]:
+    """The step's log says when it held a warehouse lock (tests read these lines to find overlaps)."""
+    if log is not None:
+        log.info(f"holding the warehouse {name} lock")
+    try:
+        yield
+    finally:
+        if log is not None:
+            log.info(f"released the warehouse {name} lock")
+
+
+@contextmanager
+def lake_dbt_lock(catalog: str, holder: dict[str, str], timeout: float, log=None) -> Iterator[None]:
+    """dbt's lock on a DuckLake: one build at a time in the whole deployment, on any host (every build
+    replaces the same marts.<mart>__audit tables), held in the catalog database (lake.lake_lock)."""
+    who = ", ".join(f"{k} {v}" for k, v in holder.items())
+
+    def waiting(held_by: str) -> None:
+        if log is not None:
+            log.info(f"waiting for the warehouse dbt lock, held by {held_by}")
+
+    with lake.lake_lock(catalog, "dbt", who, timeout, on_wait=waiting), _announced(log, "dbt"):
+        yield
 
 
 def _holder_of_path(lock_path: Path) -> str:
@@ -206,13 +229,15 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
     def writer(self, context, dbt: bool = False) -> contextlib.AbstractContextManager[None]:
         """The warehouse's writer lock for the rest of a step (module docstring). On a DuckLake, up to
-        `writers` steps write at once, and dbt's steps one at a time (`dbt=True`): every build replaces
-        the same marts.<mart>__audit tables."""
+        `writers` steps of this host write at once, and dbt's steps one at a time in the deployment
+        (`dbt=True`, lake_dbt_lock)."""
         op = getattr(context, "op_execution_context", context)  # an asset's, a check's or an op's context
         holder = {"run": op.run_id, "step": op.op_def.name}
-        slots, name = (1, "dbt") if dbt and self.is_lake else (self.writers if self.is_lake else 1, "writer")
         timeout = float(settings.get(settings.STEP_TIMEOUT))
-        return writer_lock(Path(self.path), holder, timeout, log=context.log, slots=slots, name=name)
+        if dbt and self.is_lake:
+            return lake_dbt_lock(settings.get(settings.DUCKLAKE_CATALOG), holder, timeout, log=context.log)
+        slots = self.writers if self.is_lake else 1
+        return writer_lock(Path(self.path), holder, timeout, log=context.log, slots=slots)
 
     def commit_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
         """Writers of one table one at a time around their transaction on a DuckLake (lake.commit_lock);

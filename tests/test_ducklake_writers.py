@@ -8,6 +8,7 @@ import os
 import subprocess
 import threading
 import time
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
@@ -60,10 +61,10 @@ RANGES = [("2013-01-01", "2013-01-06"), ("2013-01-07", "2013-01-12")]
 @requires_rabbitmq
 @requires_postgres
 def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, tmp_path):
-    """Two backfills at once on the lake, on the scale-out path (FLIGHTDECK_EXECUTOR=celery, two workers):
-    their loading steps run on the two workers at the same time (the writer lock has several slots, each
-    commit takes the table's commit lock), dbt's steps one after the other, and every day is in raw and
-    the marts once."""
+    """Two backfills at once on the lake, on the scale-out path (FLIGHTDECK_EXECUTOR=celery, two workers,
+    each with a local folder of its own as two hosts have, so no file lock is shared): their loading steps
+    run on the two workers at the same time (each commit takes the table's commit lock in the catalog),
+    dbt's steps one after the other (the lake's dbt lock), and every day is in raw and the marts once."""
     env = {**os.environ, "FLIGHTDECK_EXECUTOR": "celery", "FLIGHTDECK_CELERY_BROKER_URL": BROKER,
            "DAGSTER_HOME": str(tmp_path / "home"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
     purge_default_queue()
@@ -73,7 +74,8 @@ def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, tmp
         for name in ("lake-worker-a", "lake-worker-b"):
             folder = tmp_path / name
             folder.mkdir()
-            workers.append(start_worker(name, env, folder))
+            own_files = {"FLIGHTDECK_DUCKDB_PATH": str(folder / "warehouse.duckdb")}  # this "host"'s
+            workers.append(start_worker(name, env | own_files, folder))
         two_ranged_backfills_at_once(tmp_path / "home", env)
     finally:
         for worker, log in workers:
@@ -81,7 +83,13 @@ def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, tmp
 
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         loads = []  # (pid, started, finished) of each run's raw/flights step
+        dbt_holds = []  # (took, released) the lake's dbt lock, each run's dbt step
         for run in instance.get_runs(dg.RunsFilter(job_name="__ASSET_JOB")):
+            messages = [(e.user_message, e.timestamp) for e in instance.all_logs(run.run_id)]
+            took = [t for m, t in messages if m == "holding the warehouse dbt lock"]
+            released = [t for m, t in messages if m == "released the warehouse dbt lock"]
+            if took:
+                dbt_holds.append((took[0], released[-1]))
             events = [
                 e for e in instance.all_logs(run.run_id) if e.dagster_event and e.step_key == "raw__flights"
             ]
@@ -93,7 +101,63 @@ def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, tmp
     (pid_a, start_a, end_a), (pid_b, start_b, end_b) = loads
     assert pid_a != pid_b  # two workers
     assert start_a < end_b and start_b < end_a  # at the same time
+    first, second = sorted(dbt_holds)
+    assert first[1] <= second[0], f"two dbt builds overlapped: {dbt_holds}"
+    assert not list(tmp_path.rglob("*.dbt.lock*"))  # the lock is the lake's, not a file of one host
     assert_every_day_landed_once(on_lake)
+
+
+HOLD_LAKE_DBT_LOCK = """
+import sys, time
+from resources.warehouse import lake_dbt_lock
+with lake_dbt_lock(sys.argv[1], {"run": "run-on-host-a", "step": "daily_dbt_models"}, 5):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@requires_postgres
+def test_the_lake_s_dbt_lock_holds_across_hosts_names_its_holder_and_dies_with_it(
+    on_lake, catalog, monkeypatch
+):
+    """dbt's lock on the lake is an advisory lock in the catalog: a step on another host (nothing on disk
+    in common) waits for it, is told which run, step and host hold it, gives up after its timeout saying
+    so, and takes it at once when the holder is killed outright (its session ends, the lock with it)."""
+    import logging
+    import signal
+    import sys
+
+    from resources.warehouse import DuckDBWarehouse
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LAKE_DBT_LOCK, catalog], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    messages = []
+    log = logging.getLogger("flightdeck-test-dbt-lock")
+    log.addHandler(logging.Handler())
+    log.handlers[-1].emit = lambda record: messages.append(record.getMessage())
+    log.setLevel(logging.INFO)
+    step = SimpleNamespace(run_id="run-on-host-b", op_def=SimpleNamespace(name="daily_dbt_models"), log=log)
+    warehouse = DuckDBWarehouse(path=str(on_lake.duckdb_path), kind="ducklake", writers=4)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv("FLIGHTDECK_STEP_TIMEOUT_SECONDS", "1")
+        held_by = r"held by run run-on-host-a, step daily_dbt_models on 127\.0\.0\.1 for more than 1 s"
+        with pytest.raises(lake.LakeLockTimeout, match=held_by), warehouse.writer(step, dbt=True):
+            pass
+        assert messages == [
+            "waiting for the warehouse dbt lock, held by run run-on-host-a, step daily_dbt_models on 127.0.0.1"
+        ]
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        monkeypatch.setenv("FLIGHTDECK_STEP_TIMEOUT_SECONDS", "10")
+        started = time.monotonic()
+        with warehouse.writer(step, dbt=True):
+            assert time.monotonic() - started < 2
+        assert messages[-2:] == ["holding the warehouse dbt lock", "released the warehouse dbt lock"]
+    finally:
+        holder.kill()
+    assert not list(on_lake.root.rglob("*.lock*"))
 
 
 def load_one_day(on_lake, day: dt.date, commit_lock=contextlib.nullcontext):

@@ -183,7 +183,8 @@ def dbt_env() -> dict[str, str]:
         env |= {
             "FLIGHTDECK_DUCKLAKE_ATTACH": "ducklake:postgres:" + lake.catalog_dsn(get(DUCKLAKE_CATALOG)),
             DUCKLAKE_DATA_PATH: lake.data_path(get(DUCKLAKE_DATA_PATH)),
-            "FLIGHTDECK_DUCKDB_EXTENSION_DIRECTORY": str(duckdb_extension_dir()),
+            # Laid out here too: a run whose first step is dbt's (the marts alone) has not connected yet.
+            "FLIGHTDECK_DUCKDB_EXTENSION_DIRECTORY": str(lake.extension_directory(duckdb_extension_dir())),
         }
     return env
 

@@ -19,6 +19,7 @@ from flightdeck.dbt_args import WINDOW_ENV_VARS, window_env, window_vars
 from internals import dbt_launcher
 from resources.dbt import LAUNCHER_ARGS, FlightdeckDbtCli
 from tests.conftest import printed_by_fresh_python
+from tests.postgres import requires_postgres
 
 
 @pytest.fixture(autouse=True)
@@ -95,6 +96,23 @@ def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeyp
     assert kept.read_bytes() == (tmp_path / "invocation" / "partial_parse.msgpack").read_bytes()
     assert kept.read_bytes() != install_time_state  # parsed for this warehouse path
     assert not list(kept.parent.glob(".partial_parse.*"))  # no staged copy left behind
+
+
+@requires_postgres
+def test_on_the_lake_the_next_invocation_starts_from_the_kept_parse(on_lake, tmp_path):
+    """dbt on the lake keeps partial parsing: the first invocation re-parses (the install-time state was
+    parsed for the DuckDB file's profile), the next one starts from the state the first one kept. The
+    first is also the data dir's first use of the lake: dbt itself lays out the extensions it loads."""
+    project, dbt = copy_of_project(tmp_path)
+    said = []
+    for n in (1, 2):
+        target = tmp_path / f"invocation-{n}"
+        invocation, _ = run_dbt(dbt, project, ["compile", "--select", "stg_flights"], target)
+        assert invocation.is_successful()
+        dbt.keep_parse_state(invocation)
+        said.append((target / "dbt.log").read_text())
+    assert "Unable to do partial parsing because profile has changed" in said[0]
+    assert "Unable to do partial parsing" not in said[1] and "Partial parsing enabled" in said[1]
 
 
 def test_only_the_newest_invocation_folders_are_kept(tmp_path):

@@ -28,6 +28,7 @@ DUCKLAKE_CATALOG = "FLIGHTDECK_DUCKLAKE_CATALOG"
 DUCKLAKE_DATA_PATH = "FLIGHTDECK_DUCKLAKE_DATA_PATH"
 WAREHOUSE_WRITERS = "FLIGHTDECK_WAREHOUSE_WRITERS"
 DUCKLAKE_RETENTION_DAYS = "FLIGHTDECK_DUCKLAKE_SNAPSHOT_RETENTION_DAYS"
+DUCKLAKE_MAINTENANCE_TIME = "FLIGHTDECK_DUCKLAKE_MAINTENANCE_TIME"
 STREAM_URL = "FLIGHTDECK_STREAM_URL"
 STREAM_KEY = "FLIGHTDECK_STREAM_KEY"
 STREAM_BATCH_SIZE = "FLIGHTDECK_STREAM_BATCH_SIZE"
@@ -105,6 +106,8 @@ def _defaults_for(data_dir: str) -> dict[str, str]:
         WAREHOUSE_WRITERS: "4",
         # The lake's nightly maintenance expires snapshots older than this (time travel reaches this far).
         DUCKLAKE_RETENTION_DAYS: "7",
+        # When it runs, New York time: the deployment's quietest hour (compaction rewrites files).
+        DUCKLAKE_MAINTENANCE_TIME: "04:00",
         # The live flight events (Redis Streams, read through the consumer group "flightdeck").
         STREAM_URL: "redis://127.0.0.1:6379/0",
         STREAM_KEY: "flightdeck:flight_events",
@@ -318,6 +321,7 @@ CHECKS: dict[str, Callable[[str], str | None]] = {
     DUCKLAKE_CATALOG: _lake_catalog,
     WAREHOUSE_WRITERS: _number(int, 1, 64),
     DUCKLAKE_RETENTION_DAYS: _number(float, 0),
+    DUCKLAKE_MAINTENANCE_TIME: _time_of_day,
     STREAM_URL: _url("redis", "rediss", "unix"),
     STREAM_BATCH_SIZE: _number(int, 1, 1_000_000),
     STREAM_CLAIM_IDLE_SECONDS: _number(float, 0),

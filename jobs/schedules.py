@@ -30,16 +30,20 @@ reference_nightly_schedule = nightly(
 ops_nightly_schedule = nightly(
     "ops_nightly", ops_job, 3, 30, "Recompute ops/pipeline_health every night at 03:30 New York time."
 )
-# Runs by default only where there is a lake to maintain.
+# Runs by default only where there is a lake to maintain, at FLIGHTDECK_DUCKLAKE_MAINTENANCE_TIME.
+MAINTENANCE_HOUR, MAINTENANCE_MINUTE = (
+    int(part) for part in settings.get(settings.DUCKLAKE_MAINTENANCE_TIME).split(":")
+)
 lake_maintenance_schedule = dg.ScheduleDefinition(
     name="lake_maintenance_nightly",
     job=lake_maintenance_job,
-    cron_schedule="0 4 * * *",
+    cron_schedule=f"{MAINTENANCE_MINUTE} {MAINTENANCE_HOUR} * * *",
     execution_timezone="America/New_York",
     default_status=dg.DefaultScheduleStatus.RUNNING
     if settings.lake_enabled()
     else dg.DefaultScheduleStatus.STOPPED,
-    description="Maintain the DuckLake every night at 04:00 New York time (FLIGHTDECK_WAREHOUSE=ducklake).",
+    description=f"Maintain the DuckLake every night at {MAINTENANCE_HOUR:02d}:{MAINTENANCE_MINUTE:02d} "
+    "New York time (FLIGHTDECK_WAREHOUSE=ducklake, FLIGHTDECK_DUCKLAKE_MAINTENANCE_TIME).",
 )
 
 # Weather is pulled, not pushed: the previous (complete) day's partition, at FLIGHTDECK_WEATHER_PULL_TIME.

@@ -18,10 +18,11 @@ from tests.conftest import DEMO_DIR, ROOT
 from tests.dagster_dev import BIN, dagster_dev, flightdeck_env, wait_until
 
 
-def failure_alerts(data) -> dict[str, dict] | None:
+def failure_alerts(data, connect=None) -> dict[str, dict] | None:
+    """The run-failure alerts of the warehouse file in `data` (or of what `connect()` opens), by run."""
     try:
-        con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
-    except duckdb.Error:  # a run or sensor is writing; look again
+        con = connect() if connect else duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    except duckdb.Error:  # a run or sensor is writing (the file), or nothing is written yet; look again
         return None
     try:
         rows = con.execute("SELECT details FROM ops.alerts WHERE kind = 'run_failure'").fetchall()

@@ -1,9 +1,14 @@
 """Exponential backoff with full jitter, the one helper behind every bounded retry (warehouse lock,
-reference database, weather API)."""
+reference database, weather API); and the bounded wait for a lock another process holds."""
 
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random | None = None) -> float:
@@ -15,3 +20,23 @@ def backoff_delays(attempts: int, base: float, cap: float, rng: random.Random | 
     """The waits of `attempts` retries in a row."""
     rng = rng or random.Random()
     return [backoff_delay(k, base, cap, rng) for k in range(attempts)]
+
+
+def wait_for(
+    take: Callable[[], T | None],
+    timeout: float,
+    interval: float,
+    on_first_miss: Callable[[], None],
+    timed_out: Callable[[], Exception],
+) -> T:
+    """`take()` every `interval` s until it returns something, which is returned: `on_first_miss()` once
+    when the first try fails (to say who holds what is waited for), `timed_out()` raised past `timeout`."""
+    deadline, missed = time.monotonic() + timeout, False
+    while (taken := take()) is None:
+        if not missed:
+            on_first_miss()
+        missed = True
+        if time.monotonic() > deadline:
+            raise timed_out()
+        time.sleep(interval)
+    return taken

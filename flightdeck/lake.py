@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import duckdb
 
-from flightdeck.backoff import backoff_delays
+from flightdeck.backoff import backoff_delays, wait_for
 
 ALIAS = "lake"
 # How often a transaction that lost a commit conflict to another writer is run again.
@@ -235,20 +235,22 @@ def lake_lock(
     session = _catalog_session(catalog, holder)
     try:
         with session.cursor() as cursor:
-            deadline, waited = time.monotonic() + timeout, False
-            while True:
+
+            def take() -> bool | None:
                 cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [_lock_key(name)])
-                if cursor.fetchone()[0]:
-                    break
-                if not waited and on_wait is not None:
+                return cursor.fetchone()[0] or None
+
+            def waiting() -> None:
+                if on_wait is not None:
                     on_wait(_lock_holder(cursor, name))
-                waited = True
-                if time.monotonic() > deadline:
-                    raise LakeLockTimeout(
-                        f"the lake's {name} lock was held by {_lock_holder(cursor, name)} for more than "
-                        f"{timeout:.0f} s (FLIGHTDECK_STEP_TIMEOUT_SECONDS)"
-                    )
-                time.sleep(LAKE_LOCK_POLL_SECONDS)
+
+            def timed_out() -> Exception:
+                return LakeLockTimeout(
+                    f"the lake's {name} lock was held by {_lock_holder(cursor, name)} for more than "
+                    f"{timeout:.0f} s (FLIGHTDECK_STEP_TIMEOUT_SECONDS)"
+                )
+
+            wait_for(take, timeout, LAKE_LOCK_POLL_SECONDS, waiting, timed_out)
         yield
     finally:
         session.close()

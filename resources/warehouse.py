@@ -31,7 +31,7 @@ import dagster as dg
 import duckdb
 
 from flightdeck import lake, settings
-from flightdeck.backoff import backoff_delays
+from flightdeck.backoff import backoff_delays, wait_for
 
 WRITER_POOL = "duckdb_writer"
 
@@ -129,17 +129,18 @@ def writer_lock(
     first, once) up to `timeout` s. One slot on the DuckDB file; several on a DuckLake (module docstring)."""
     paths = lock_paths(path, name, slots)
     paths[0].parent.mkdir(parents=True, exist_ok=True)
-    deadline, waited = time.monotonic() + timeout, False
-    while (fd := _try_slot(paths)) is None:
-        if not waited and log is not None:
+
+    def waiting() -> None:
+        if log is not None:
             log.info(f"waiting for the warehouse {name} lock, held by {_holder_of_path(paths[0])}")
-        waited = True
-        if time.monotonic() > deadline:
-            raise WriterLockTimeout(
-                f"the warehouse {name} lock {paths[0]} was held by {_holder_of_path(paths[0])} for more than "
-                f"{timeout:.0f} s (FLIGHTDECK_STEP_TIMEOUT_SECONDS)"
-            )
-        time.sleep(WRITER_LOCK_POLL_SECONDS)
+
+    def timed_out() -> Exception:
+        return WriterLockTimeout(
+            f"the warehouse {name} lock {paths[0]} was held by {_holder_of_path(paths[0])} for more than "
+            f"{timeout:.0f} s (FLIGHTDECK_STEP_TIMEOUT_SECONDS)"
+        )
+
+    fd = wait_for(lambda: _try_slot(paths), timeout, WRITER_LOCK_POLL_SECONDS, waiting, timed_out)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({**holder, "pid": os.getpid()}).encode(), 0)

@@ -11,7 +11,7 @@ import time
 import dagster as dg
 import pytest
 
-from flightdeck.backoff import backoff_delays
+from flightdeck.backoff import backoff_delays, wait_for
 from resources.warehouse import (
     WRITER_POOL,
     DuckDBWarehouse,
@@ -28,6 +28,16 @@ def test_backoff_is_exponential_jittered_and_capped():
     assert len(delays) == 8
     assert all(0 <= d <= min(4.0, 0.5 * 2**k) for k, d in enumerate(delays))
     assert len(set(delays)) == 8  # jitter: no two waits alike
+
+
+def test_a_wait_says_once_who_holds_the_lock_and_gives_up_with_the_callers_error():
+    tries, said = iter([None, None, "fd"]), []
+    taken = wait_for(lambda: next(tries), 5, 0.01, lambda: said.append("held"), lambda: AssertionError())
+    assert (taken, said) == ("fd", ["held"])
+    assert wait_for(lambda: 0, 5, 0.01, lambda: said.append("again"), lambda: AssertionError()) == 0
+    assert said == ["held"]  # taken at once (0 counts as taken): nothing said
+    with pytest.raises(WriterLockTimeout, match="held too long"):
+        wait_for(lambda: None, 0.05, 0.01, lambda: None, lambda: WriterLockTimeout("held too long"))
 
 
 def hold_write_lock(path, seconds):

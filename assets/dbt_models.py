@@ -4,6 +4,7 @@ The manifest is built once by `make install` (`dbt parse`), never at import: loa
 fast and never touches the warehouse.
 """
 
+import contextlib
 import functools
 import json
 from collections.abc import Iterator, Mapping
@@ -18,7 +19,7 @@ from flightdeck.datasets import DAILY_DATASETS
 from flightdeck.dbt_args import build_args, build_errors, mentions_lock_conflict, window_env, window_vars
 from flightdeck.sql_validation import compile_model
 from flightdeck.warehouse_ddl import ensure_dataset_tables
-from internals import failed_partitions
+from internals import dbt_launcher, failed_partitions
 from internals.dagster_dbt_without_core import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -57,15 +58,19 @@ def run_dbt_build(
     dbt: FlightdeckDbtCli,
     dbt_vars: dict[str, str],
     warehouse: DuckDBWarehouse,
+    dbt_lock: contextlib.AbstractContextManager[dict[str, str]] | None = None,
 ) -> Iterator[Any]:
+    """`dbt build` of the window; `dbt_lock` (a gate, see daily_dbt_models) is held around it and gives
+    dbt's process the environment that finds it."""
     # The run's id names the lake's publish snapshot (publish_marts.sql; lake_rollback undoes by it).
     env = window_env(dbt_vars) | {"FLIGHTDECK_RUN_ID": context.run_id}
-    invocation = dbt.cli_with_env(build_args(), env, context=context, raise_on_error=False)
-    with within_step_timeout(invocation.process.terminate, "dbt build"):
-        yield from invocation.stream()
-        if not invocation.is_successful():
-            mark_unpublished_marts_failed(context)
-            raise_build_failure(invocation, warehouse)
+    with dbt_lock or contextlib.nullcontext({}) as gate_env:
+        invocation = dbt.cli_with_env(build_args(), env | gate_env, context=context, raise_on_error=False)
+        with within_step_timeout(invocation.process.terminate, "dbt build"):
+            yield from invocation.stream()
+            if not invocation.is_successful():
+                mark_unpublished_marts_failed(context)
+                raise_build_failure(invocation, warehouse)
     yield from window_row_counts(context, warehouse)
     try:
         dbt.keep_parse_state(invocation)
@@ -152,15 +157,21 @@ def daily_dbt_models(
     # Every daily source must exist for the marts to compile; one never loaded yet (weather before its
     # first pull) is created empty, so its columns in the marts are null rather than the run failing.
     window = window_dates(context)
-    with warehouse.writer(context, dbt=True):  # dbt's process writes under this step's lock
+    # dbt's process writes under this step's lock. On a DuckLake, where builds of other runs wait for it,
+    # the lock is taken when dbt is ready to write (the gate, internals/dbt_launcher.py): a build that
+    # waits does its start-up meanwhile. Taken first when this step writes audit tables itself
+    # (audit_unselected_marts, within the same hold) or when dbt runs without the launcher.
+    gated = warehouse.is_lake and dbt.uses_launcher and not unselected_marts(context)
+    with contextlib.nullcontext() if gated else warehouse.writer(context, dbt=True):
         with warehouse.connect() as con:
-            for dataset in DAILY_DATASETS:
+            for dataset in DAILY_DATASETS:  # DDL that retries its own conflicts on the lake
                 ensure_dataset_tables(
                     con, dataset.name, compile_model(dataset.model), dataset.partition_column
                 )
             flight_events.ensure_tables(con)  # the live mart's source, before any event arrived
             audit_unselected_marts(con, context, window)
-        yield from run_dbt_build(context, dbt, window_vars(*window), warehouse)
+        dbt_lock = dbt_launcher.gate(lambda: warehouse.writer(context, dbt=True)) if gated else None
+        yield from run_dbt_build(context, dbt, window_vars(*window), warehouse, dbt_lock)
 
 
 @functools.cache  # the manifest is fixed for the life of a process (make install writes it)
@@ -174,14 +185,18 @@ def mart_partition_columns() -> dict[str, str]:
     }
 
 
+def unselected_marts(context: dg.AssetExecutionContext) -> list[str]:
+    selected = {key.path[1] for key in context.selected_asset_keys if key.path[0] == "marts"}
+    return [mart for mart in mart_partition_columns() if mart not in selected]
+
+
 def audit_unselected_marts(con, context: dg.AssetExecutionContext, window) -> None:
     """A step that builds only some marts (a subset selection, a retry from failure) must test them
     against the current content of the others: each mart it does not build gets its published rows of
     the window as its audit table, so no test or mart ever reads another window's or a failed build."""
-    selected = {key.path[1] for key in context.selected_asset_keys if key.path[0] == "marts"}
-    for mart, column in mart_partition_columns().items():
-        if mart in selected:
-            continue
+    columns = mart_partition_columns()
+    for mart in unselected_marts(context):
+        column = columns[mart]
         published = con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' AND table_name = ?", [mart]
         ).fetchone()[0]

@@ -14,6 +14,12 @@ log lines on the same pipe, which dagster-dbt turns into events) and exit code a
   dbt's exit code. Without a warm process (none started, already used, or gone) it becomes dbt itself
   (`exec`), as if this module did not exist.
 
+The gate (`gate`, on a DuckLake): a step that must hold the deployment's dbt lock while dbt writes need
+not hold it while dbt starts. It names a socket in $FLIGHTDECK_DBT_GATE; dbt stops at its first event
+that comes before any SQL (`GATED_EVENTS`: the concurrency line, or a first connection) until the step
+holds the lock and lets it through. A launcher that runs dbt cold passes the gate before it becomes dbt,
+so dbt never runs unlocked; with the warm dbt switched off (no launcher) the step takes the lock first.
+
 One command per warm process: dbt keeps state between commands in a process (flags, adapters), so each
 command gets an interpreter that has run no other command (its preparation fills per-class caches only).
 The warm process exits when its command ends, when its parent (the run) is gone, or after
@@ -31,11 +37,18 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 SOCKET_ENV = "FLIGHTDECK_DBT_WARM_SOCKET"
+GATE_ENV = "FLIGHTDECK_DBT_GATE"
+# dbt-core 1.11 fires ConcurrencyLine just before its first connection (GraphRunnableTask.execute_with_hooks,
+# before before_run populates the relation cache): stopping there, dbt has read nothing of the warehouse
+# yet. NewConnection too, so that no command reaches SQL past the gate unnoticed.
+GATED_EVENTS = frozenset({"ConcurrencyLine", "NewConnection"})
+GATE_POLL_SECONDS = 0.2
 # Past this, a run that has not reached its dbt step gets a cold dbt (each step before it is bounded by
 # FLIGHTDECK_STEP_TIMEOUT_SECONDS, 30 min by default).
 MAX_IDLE_SECONDS = 6 * 3600
@@ -58,6 +71,12 @@ def launch(argv: list[str]) -> int:
         warm_pid = json.loads(replies.readline())["pid"]
     except (OSError, ValueError, KeyError):  # no warm process to hand over to: be dbt
         conn.close()
+        if os.environ.get(GATE_ENV):
+            try:
+                pass_gate(os.environ[GATE_ENV])  # the whole cold dbt, start-up included, behind it
+            except (OSError, RuntimeError) as exc:
+                print(f"flightdeck: dbt was not let through its gate: {exc}", file=sys.stderr, flush=True)
+                return 2
         dbt = str(Path(sys.executable).with_name("dbt"))
         os.execv(dbt, [dbt, *argv])
 
@@ -143,6 +162,83 @@ def at_normal_priority(thread: threading.Thread) -> bool:
         return True
     except (OSError, AttributeError):
         return not thread.is_alive()
+
+
+def pass_gate(path: str) -> None:
+    """Say at the step's gate that dbt is about to write, and return once the step lets it through."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(path)
+        conn.sendall(b"ready\n")
+        answer = conn.makefile("rb").readline().decode().strip()
+    if answer != "go":
+        raise RuntimeError(answer.removeprefix("fail ") or "the step went away")
+
+
+def gate_callback(path: str):
+    """A dbt event callback that passes the gate at the first of GATED_EVENTS, once."""
+    passed = False
+
+    def callback(event) -> None:
+        nonlocal passed
+        if not passed and event.info.name in GATED_EVENTS:
+            passed = True
+            pass_gate(path)
+
+    return callback
+
+
+@contextlib.contextmanager
+def gate(acquire):
+    """The step's side: yields the environment that points dbt at the gate; when dbt arrives, enters
+    `acquire()` (a lock's context manager) and lets it through; leaves it when the block ends. An error
+    of `acquire()` (a lock wait that timed out) is told to dbt, which fails, and raised here."""
+    folder = tempfile.mkdtemp(prefix="flightdeck-gate-")
+    path = os.path.join(folder, "gate.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    listener.settimeout(GATE_POLL_SECONDS)
+    stack, done, state = contextlib.ExitStack(), threading.Event(), {}
+
+    def keep() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(None)
+                if conn.makefile("rb").readline().strip() != b"ready":
+                    continue  # not dbt (a stray connection): keep the gate
+                try:
+                    stack.enter_context(acquire())
+                except BaseException as exc:
+                    state["error"] = exc
+                    with contextlib.suppress(OSError):
+                        conn.sendall(f"fail {str(exc).splitlines()[0][:500]}\n".encode())
+                    return
+                if done.is_set():  # the step ended while this waited: let go at once
+                    stack.close()
+                    return
+                with contextlib.suppress(OSError):  # dbt gone meanwhile: the lock is let go below
+                    conn.sendall(b"go\n")
+                return
+
+    keeper = threading.Thread(target=keep, name="flightdeck-dbt-gate", daemon=True)
+    keeper.start()
+    try:
+        yield {GATE_ENV: path}
+    finally:
+        done.set()
+        keeper.join(timeout=2 * GATE_POLL_SECONDS)  # still waiting for a lock: it lets go itself
+        listener.close()
+        _remove_socket(path)
+        if not keeper.is_alive():
+            stack.close()
+        if "error" in state:
+            raise state["error"]
 
 
 def _remove_socket(path: str) -> None:
@@ -231,7 +327,10 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
     sys.argv = ["dbt", *request["argv"]]
     try:
         importer.join()
-        modules["cli"](args=request["argv"], prog_name="dbt")
+        gated = request["env"].get(GATE_ENV)
+        # dbt's own way to hand a command callbacks (what dbtRunner does): ctx.obj["callbacks"].
+        obj = {"callbacks": [gate_callback(gated)]} if gated else None
+        modules["cli"](args=request["argv"], prog_name="dbt", obj=obj)
         exit_code = 0
     except SystemExit as exc:  # click ends every command with sys.exit(code), as the dbt script does
         exit_code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

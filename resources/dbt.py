@@ -70,6 +70,11 @@ class FlightdeckDbtCli(dbt_cli_base()):
             shutil.rmtree(self._warm_dir, ignore_errors=True)
 
     @property
+    def uses_launcher(self) -> bool:
+        """dbt starts through internals/dbt_launcher.py, which passes a step's gate (its `gate`)."""
+        return self.dbt_executable == sys.executable and self.global_config_flags == LAUNCHER_ARGS
+
+    @property
     def _warm_socket(self) -> str:
         return os.path.join(self._warm_dir or "", "dbt.sock")
 

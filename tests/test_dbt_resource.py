@@ -2,7 +2,9 @@
 finished invocation's parse becomes the next one's starting point, and a run's dbt command runs in the
 warm dbt process the run started (internals/dbt_launcher.py), with dbt's own output and exit code."""
 
+import contextlib
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from flightdeck import settings
+from flightdeck import lake, settings
 from flightdeck.dbt_args import WINDOW_ENV_VARS, window_env, window_vars
 from internals import dbt_launcher
 from resources.dbt import LAUNCHER_ARGS, FlightdeckDbtCli
@@ -96,6 +98,21 @@ def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeyp
     assert kept.read_bytes() == (tmp_path / "invocation" / "partial_parse.msgpack").read_bytes()
     assert kept.read_bytes() != install_time_state  # parsed for this warehouse path
     assert not list(kept.parent.glob(".partial_parse.*"))  # no staged copy left behind
+
+    # The next day's window: the same parse serves it, nothing is parsed again (macros/partition_window.sql).
+    invocation = dbt.cli_with_env(
+        ["compile", "--select", "fct_flights"],
+        window_env(window_vars(dt.date(2013, 1, 6), dt.date(2013, 1, 6))),
+        manifest=project / "target" / "manifest.json",
+        target_path=tmp_path / "next-day",
+    )
+    invocation.wait()
+    assert invocation.is_successful()
+    compiled = next((tmp_path / "next-day" / "compiled").rglob("fct_flights.sql")).read_text()
+    assert "f.flight_date between date '2013-01-06' and date '2013-01-06'" in compiled
+    log = (tmp_path / "next-day" / "dbt.log").read_text()
+    assert "Partial parsing enabled, no changes found, skipping parsing" in log
+    assert "0 files deleted, 0 files added, 0 files changed" in log
 
 
 @requires_postgres
@@ -230,3 +247,94 @@ def test_the_warm_process_prepares_dbt_in_full_and_freezes_it():
     ).split()
     assert out[0] == "True"
     assert int(out[1]) > 100_000
+
+
+def dbt_events(log: Path) -> list[tuple[str, float]]:
+    """(event name, unix time) of every line of an invocation's dbt.log."""
+    events = []
+    for line in log.read_text().splitlines():
+        info = json.loads(line)["info"]
+        events.append(
+            (info["name"], dt.datetime.fromisoformat(info["ts"].replace("Z", "+00:00")).timestamp())
+        )
+    return events
+
+
+class SlowLock:
+    """A lock's context manager that takes `wait` s to be taken and records when it was asked for,
+    taken and let go."""
+
+    def __init__(self, wait: float):
+        self.wait, self.times = wait, {}
+
+    @contextlib.contextmanager
+    def __call__(self):
+        self.times["asked"] = time.time()
+        time.sleep(self.wait)
+        self.times["taken"] = time.time()
+        try:
+            yield
+        finally:
+            self.times["released"] = time.time()
+
+
+def test_a_gated_warm_dbt_starts_then_waits_for_the_lock_before_its_first_connection(warm_dbt, tmp_path):
+    """The lake's dbt lock is taken when dbt is ready to write (internals/dbt_launcher.py, gate): dbt
+    reads its project and parse before, opens no connection until the step holds the lock, and the lock
+    is let go once dbt has ended."""
+    project, dbt = warm_dbt
+    lock, warm_pid = SlowLock(wait=1.5), dbt._warm.pid
+    with dbt_launcher.gate(lock) as gate_env:
+        invocation = dbt.cli_with_env(
+            ["compile", "--select", "stg_flights"], gate_env, manifest=project / "target" / "manifest.json",
+            target_path=tmp_path / "gated", raise_on_error=False,
+        )  # fmt: skip
+        pids = {event.raw_event["info"]["pid"] for event in invocation.stream_raw_events()}
+        assert "released" not in lock.times  # held until the block ends
+    assert invocation.is_successful() and pids == {warm_pid}
+    events = dbt_events(tmp_path / "gated" / "dbt.log")
+    at = {name: next(t for n, t in events if n == name) for name in ("MainReportVersion", "NewConnection")}
+    assert at["MainReportVersion"] < lock.times["asked"]  # dbt started before the lock was asked for
+    assert at["NewConnection"] >= lock.times["taken"]  # and connected only once it was held
+    assert lock.times["released"] > max(t for _, t in events)
+    assert not list(Path(gate_env[dbt_launcher.GATE_ENV]).parent.parent.glob("flightdeck-gate-*/gate.sock"))
+
+
+def test_a_cold_dbt_passes_the_gate_before_it_starts(tmp_path, monkeypatch):
+    """Without a warm process the launcher becomes dbt itself: it waits at the gate first."""
+    monkeypatch.setenv(settings.DUCKDB_PATH, str(tmp_path / "warehouse.duckdb"))
+    project, dbt = copy_of_project(tmp_path)  # not set up: no warm process
+    lock = SlowLock(wait=1.0)
+    with dbt_launcher.gate(lock) as gate_env:
+        invocation, pids = run_dbt_with(
+            dbt, project, ["compile", "--select", "stg_flights"], tmp_path, gate_env
+        )
+    assert invocation.is_successful() and pids == {invocation.process.pid}  # the launcher exec'd dbt
+    first_event = dbt_events(tmp_path / "cold" / "dbt.log")[0][1]
+    assert first_event >= lock.times["taken"]
+
+
+def test_a_lock_that_is_not_taken_in_time_fails_dbt_before_it_writes_and_says_why(warm_dbt, tmp_path):
+    project, dbt = warm_dbt
+
+    def never_taken():
+        raise lake.LakeLockTimeout("the lake's dbt lock was held by run r1 for more than 1 s")
+
+    args = ["compile", "--select", "stg_flights"]
+    with (
+        pytest.raises(lake.LakeLockTimeout, match="held by run r1"),
+        dbt_launcher.gate(never_taken) as gate_env,
+    ):
+        invocation, _ = run_dbt_with(dbt, project, args, tmp_path, gate_env)
+    assert not invocation.is_successful()
+    events = dbt_events(tmp_path / "cold" / "dbt.log")
+    assert "NewConnection" not in {name for name, _ in events}  # stopped at the gate: nothing was read
+
+
+def run_dbt_with(dbt, project: Path, args: list[str], tmp_path: Path, env: dict[str, str]):
+    invocation = dbt.cli_with_env(
+        args, env, manifest=project / "target" / "manifest.json", target_path=tmp_path / "cold",
+        raise_on_error=False,
+    )  # fmt: skip
+    pids = {event.raw_event["info"]["pid"] for event in invocation.stream_raw_events()}
+    return invocation, pids

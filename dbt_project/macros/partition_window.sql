@@ -4,7 +4,9 @@
   The marts are built for the window as <name>__audit and published by publish_marts (publish_marts.sql).
 #}
 {% macro in_partition_window(column) -%}
-  {%- if var('min_date') and var('max_date') -%}
+  {#- Read only when executing: a var read while dbt parses ties the calling file to the window's
+      environment variables, and every run with a new window would re-parse it. -#}
+  {%- if execute and var('min_date') and var('max_date') -%}
     {{ column }} between date '{{ var("min_date") }}' and date '{{ var("max_date") }}'
   {%- else -%}
     true

@@ -23,6 +23,7 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DATA_DIR = "FLIGHTDECK_DATA_DIR"
 DUCKDB_PATH = "FLIGHTDECK_DUCKDB_PATH"
 DUCKDB_MEMORY_LIMIT = "FLIGHTDECK_DUCKDB_MEMORY_LIMIT"
+DUCKDB_LOCK_WAIT = "FLIGHTDECK_DUCKDB_LOCK_WAIT_SECONDS"
 WAREHOUSE = "FLIGHTDECK_WAREHOUSE"
 DUCKLAKE_CATALOG = "FLIGHTDECK_DUCKLAKE_CATALOG"
 DUCKLAKE_DATA_PATH = "FLIGHTDECK_DUCKLAKE_DATA_PATH"
@@ -98,6 +99,9 @@ def _defaults_for(data_dir: str) -> dict[str, str]:
         DATA_DIR: str(data),
         DUCKDB_PATH: str(data / "warehouse.duckdb"),
         DUCKDB_MEMORY_LIMIT: "1GB",
+        # How long a run waits for the DuckDB file while a process outside flightdeck (a notebook, the
+        # duckdb shell) holds it; flightdeck's own writers queue on the writer lock instead.
+        DUCKDB_LOCK_WAIT: "30",
         # duckdb: the one DuckDB file above; ducklake: a DuckLake on a PostgreSQL catalog (flightdeck/lake.py).
         WAREHOUSE: "duckdb",
         DUCKLAKE_CATALOG: "",
@@ -317,6 +321,7 @@ _RATE = _number(float, 0, 1)
 _PORT = _number(int, 1, 65535)
 CHECKS: dict[str, Callable[[str], str | None]] = {
     DUCKDB_MEMORY_LIMIT: _memory_limit,
+    DUCKDB_LOCK_WAIT: _SECONDS,
     WAREHOUSE: _choice("duckdb", "ducklake"),
     DUCKLAKE_CATALOG: _lake_catalog,
     WAREHOUSE_WRITERS: _number(int, 1, 64),

@@ -45,6 +45,7 @@ def build_resources() -> dict[str, object]:
         "warehouse": DuckDBWarehouse(
             path=_env(settings.DUCKDB_PATH),
             memory_limit=_env(settings.DUCKDB_MEMORY_LIMIT),
+            lock_wait_seconds=_float(settings.DUCKDB_LOCK_WAIT),
             kind=_env(settings.WAREHOUSE),
             lake_data_path=_env(settings.DUCKLAKE_DATA_PATH),
             writers=_int(settings.WAREHOUSE_WRITERS),

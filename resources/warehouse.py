@@ -12,14 +12,15 @@ granularity: a pool slot is held in the instance's storage and a run process kil
 out of memory) never gives it back unless run monitoring fails the run, which it cannot for a shell's
 run, so every later writer would wait forever; the kernel releases an flock the moment its process dies.
 
-A DuckDB lock held by something outside flightdeck (an analyst's session) is retried with bounded
-exponential backoff and jitter, then fails with a clear message.
+A DuckDB lock held by something outside flightdeck (an analyst's session) is retried with exponential
+backoff and jitter for FLIGHTDECK_DUCKDB_LOCK_WAIT_SECONDS, then fails with a clear message.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import time
@@ -31,7 +32,7 @@ import dagster as dg
 import duckdb
 
 from flightdeck import lake, settings
-from flightdeck.backoff import backoff_delays, wait_for
+from flightdeck.backoff import backoff_delay, wait_for
 
 WRITER_POOL = "duckdb_writer"
 
@@ -72,10 +73,11 @@ def configure(con: duckdb.DuckDBPyConnection, memory_limit: str) -> duckdb.DuckD
 
 
 def connect_with_retry(
-    path: Path, read_only: bool, attempts: int, base: float, cap: float, memory_limit: str
+    path: Path, read_only: bool, wait_seconds: float, base: float, cap: float, memory_limit: str
 ):
-    delays = backoff_delays(attempts, base, cap)
-    for attempt, delay in enumerate([*delays, None]):
+    """Opens the file, waiting out a lock held by another process for up to `wait_seconds`."""
+    deadline = time.monotonic() + wait_seconds
+    for attempt in itertools.count(1):
         try:
             return configure(duckdb.connect(str(path), read_only=read_only), memory_limit)
         except duckdb.Error as exc:
@@ -87,12 +89,14 @@ def connect_with_retry(
                 ) from exc
             if not is_lock_error(exc):
                 raise
-            if delay is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise WarehouseLockedError(
-                    f"DuckDB file {path} is locked by another process after {attempt + 1} attempts; "
-                    "close other sessions writing to it (see README, Troubleshooting)"
+                    f"DuckDB file {path} is locked by another process after {attempt} attempts in "
+                    f"{wait_seconds:g} s (FLIGHTDECK_DUCKDB_LOCK_WAIT_SECONDS); close other sessions writing "
+                    "to it (see README, Troubleshooting)"
                 ) from exc
-            time.sleep(delay)
+            time.sleep(min(backoff_delay(attempt - 1, base, cap), left))
     raise AssertionError("unreachable")
 
 
@@ -206,7 +210,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
     """
 
     path: str
-    lock_retry_attempts: int = 8
+    lock_wait_seconds: float = 30.0  # FLIGHTDECK_DUCKDB_LOCK_WAIT_SECONDS
     lock_retry_base_seconds: float = 0.2
     lock_retry_max_seconds: float = 5.0
     memory_limit: str = "1GB"
@@ -270,7 +274,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         con = connect_with_retry(
             path,
             read_only,
-            self.lock_retry_attempts,
+            self.lock_wait_seconds,
             self.lock_retry_base_seconds,
             self.lock_retry_max_seconds,
             self.memory_limit,

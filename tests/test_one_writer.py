@@ -19,8 +19,8 @@ BACKFILL = [f"2013-01-0{d}" for d in range(1, 8)]
 CLI_DAY = "2013-01-09"
 FLIGHTS_PIPELINE = [["raw", "flights"], ["staging", "stg_flights"], ["marts", "fct_flights"]]
 # Takes the warehouse's lock as soon as it is told to (and can), lets go when told: the backfill's dbt
-# step holds the writer lock while it waits, so the CLI run surely meets the lock, however slowly its
-# process starts on a busy machine.
+# step holds the writer lock while it waits (for as long as OUTSIDE_LOCK_WAIT allows), so the CLI run
+# surely meets the lock, however slowly its process starts on a busy machine.
 ANALYST = """
 import sys, time, duckdb
 sys.stdin.readline()
@@ -35,6 +35,7 @@ sys.stdin.readline()
 con.close()
 print("released", flush=True)
 """
+OUTSIDE_LOCK_WAIT = {"FLIGHTDECK_DUCKDB_LOCK_WAIT_SECONDS": "600"}
 HOLDING, RELEASED = "holding the warehouse writer lock", "released the warehouse writer lock"
 
 
@@ -60,7 +61,7 @@ def test_a_cli_run_during_a_ui_backfill_and_sensor_runs_never_overlaps_a_writer(
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        with dagster_dev(data, home) as (base_url, instance):
+        with dagster_dev(data, home, OUTSIDE_LOCK_WAIT) as (base_url, instance):
             backfill_id = launch_backfill(base_url, BACKFILL, FLIGHTS_PIPELINE)
             [run] = wait_until(
                 lambda: instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id})),
@@ -81,7 +82,7 @@ def test_a_cli_run_during_a_ui_backfill_and_sensor_runs_never_overlaps_a_writer(
             cli = subprocess.Popen(
                 [str(BIN / "dagster"), "asset", "materialize", "-f", "definitions.py",
                  "--select", "raw/flights", "--partition", CLI_DAY],
-                cwd=ROOT, env=flightdeck_env(data, home), stdout=subprocess.PIPE,
+                cwd=ROOT, env=flightdeck_env(data, home) | OUTSIDE_LOCK_WAIT, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, text=True,
             )  # fmt: skip
 

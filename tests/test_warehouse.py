@@ -56,7 +56,7 @@ def hold_write_lock(path, seconds):
 def test_a_lock_held_briefly_by_another_process_is_waited_out(tmp_path):
     db = tmp_path / "w.duckdb"
     holder = hold_write_lock(db, 1.5)
-    warehouse = DuckDBWarehouse(path=str(db), lock_retry_attempts=10, lock_retry_base_seconds=0.2)
+    warehouse = DuckDBWarehouse(path=str(db), lock_wait_seconds=10, lock_retry_base_seconds=0.2)
     start = time.monotonic()
     with warehouse.connect() as con:
         assert con.execute("SELECT 42").fetchone() == (42,)
@@ -69,13 +69,15 @@ def test_a_lock_held_too_long_fails_with_a_clear_message(tmp_path):
     holder = hold_write_lock(db, 20)
     try:
         warehouse = DuckDBWarehouse(
-            path=str(db), lock_retry_attempts=3, lock_retry_base_seconds=0.05, lock_retry_max_seconds=0.1
+            path=str(db), lock_wait_seconds=0.5, lock_retry_base_seconds=0.05, lock_retry_max_seconds=0.1
         )
-        with (
-            pytest.raises(WarehouseLockedError, match="locked by another process after 4 attempts"),
-            warehouse.connect(),
-        ):
+        said = (
+            r"locked by another process after \d+ attempts in 0.5 s \(FLIGHTDECK_DUCKDB_LOCK_WAIT_SECONDS\)"
+        )
+        start = time.monotonic()
+        with pytest.raises(WarehouseLockedError, match=said), warehouse.connect():
             pass
+        assert 0.5 <= time.monotonic() - start < 5  # waited the setting's time, then gave up
     finally:
         holder.kill()
         holder.wait(timeout=10)

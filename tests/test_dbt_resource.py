@@ -81,17 +81,22 @@ def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeyp
     kept = project / "target" / "partial_parse.msgpack"
     install_time_state = kept.read_bytes()
 
-    invocation = dbt.cli_with_env(
-        ["compile", "--select", "fct_flights"],
-        window_env(window_vars(dt.date(2013, 1, 2), dt.date(2013, 1, 5))),
-        manifest=project / "target" / "manifest.json",
-        target_path=tmp_path / "invocation",
-    )
-    invocation.wait()
+    def compile_fct_flights(first: dt.date, last: dt.date, target: Path):
+        """The window's compiled fct_flights, after a successful `dbt compile` into `target`."""
+        invocation = dbt.cli_with_env(
+            ["compile", "--select", "fct_flights"],
+            window_env(window_vars(first, last)),
+            manifest=project / "target" / "manifest.json",
+            target_path=target,
+        )
+        invocation.wait()
+        assert invocation.is_successful()
+        return invocation, next((target / "compiled").rglob("fct_flights.sql")).read_text()
 
-    assert invocation.is_successful()
+    invocation, compiled = compile_fct_flights(
+        dt.date(2013, 1, 2), dt.date(2013, 1, 5), tmp_path / "invocation"
+    )
     assert not set(WINDOW_ENV_VARS.values()) & set(os.environ)  # set for the dbt process only
-    compiled = next((tmp_path / "invocation" / "compiled").rglob("fct_flights.sql")).read_text()
     assert "f.flight_date between date '2013-01-02' and date '2013-01-05'" in compiled
 
     dbt.keep_parse_state(invocation)
@@ -100,15 +105,7 @@ def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeyp
     assert not list(kept.parent.glob(".partial_parse.*"))  # no staged copy left behind
 
     # The next day's window: the same parse serves it, nothing is parsed again (macros/partition_window.sql).
-    invocation = dbt.cli_with_env(
-        ["compile", "--select", "fct_flights"],
-        window_env(window_vars(dt.date(2013, 1, 6), dt.date(2013, 1, 6))),
-        manifest=project / "target" / "manifest.json",
-        target_path=tmp_path / "next-day",
-    )
-    invocation.wait()
-    assert invocation.is_successful()
-    compiled = next((tmp_path / "next-day" / "compiled").rglob("fct_flights.sql")).read_text()
+    _, compiled = compile_fct_flights(dt.date(2013, 1, 6), dt.date(2013, 1, 6), tmp_path / "next-day")
     assert "f.flight_date between date '2013-01-06' and date '2013-01-06'" in compiled
     log = (tmp_path / "next-day" / "dbt.log").read_text()
     assert "Partial parsing enabled, no changes found, skipping parsing" in log

@@ -307,7 +307,7 @@ def test_a_cold_dbt_passes_the_gate_before_it_starts(tmp_path, monkeypatch):
             dbt, project, ["compile", "--select", "stg_flights"], tmp_path, gate_env
         )
     assert invocation.is_successful() and pids == {invocation.process.pid}  # the launcher exec'd dbt
-    first_event = dbt_events(tmp_path / "cold" / "dbt.log")[0][1]
+    first_event = dbt_events(tmp_path / "behind-gate" / "dbt.log")[0][1]
     assert first_event >= lock.times["taken"]
 
 
@@ -324,13 +324,13 @@ def test_a_lock_that_is_not_taken_in_time_fails_dbt_before_it_writes_and_says_wh
     ):
         invocation, _ = run_dbt_with(dbt, project, args, tmp_path, gate_env)
     assert not invocation.is_successful()
-    events = dbt_events(tmp_path / "cold" / "dbt.log")
+    events = dbt_events(tmp_path / "behind-gate" / "dbt.log")
     assert "NewConnection" not in {name for name, _ in events}  # stopped at the gate: nothing was read
 
 
 def run_dbt_with(dbt, project: Path, args: list[str], tmp_path: Path, env: dict[str, str]):
     invocation = dbt.cli_with_env(
-        args, env, manifest=project / "target" / "manifest.json", target_path=tmp_path / "cold",
+        args, env, manifest=project / "target" / "manifest.json", target_path=tmp_path / "behind-gate",
         raise_on_error=False,
     )  # fmt: skip
     pids = {event.raw_event["info"]["pid"] for event in invocation.stream_raw_events()}

@@ -58,13 +58,13 @@ def run_dbt_build(
     dbt: FlightdeckDbtCli,
     dbt_vars: dict[str, str],
     warehouse: DuckDBWarehouse,
-    dbt_lock: contextlib.AbstractContextManager[dict[str, str]] | None = None,
+    publish_lock: contextlib.AbstractContextManager[dict[str, str]] | None = None,
 ) -> Iterator[Any]:
-    """`dbt build` of the window; `dbt_lock` (a gate, see daily_dbt_models) is held around it and gives
-    dbt's process the environment that finds it."""
+    """`dbt build` of the window; `publish_lock` (a gate, see daily_dbt_models) is held around it and
+    gives dbt's process the environment that finds it."""
     # The run's id names the lake's publish snapshot (publish_marts.sql; lake_rollback undoes by it).
     env = window_env(dbt_vars) | {"FLIGHTDECK_RUN_ID": context.run_id}
-    with dbt_lock or contextlib.nullcontext({}) as gate_env:
+    with publish_lock or contextlib.nullcontext({}) as gate_env:
         invocation = dbt.cli_with_env(build_args(), env | gate_env, context=context, raise_on_error=False)
         with within_step_timeout(invocation.process.terminate, "dbt build"):
             yield from invocation.stream()
@@ -157,21 +157,21 @@ def daily_dbt_models(
     # Every daily source must exist for the marts to compile; one never loaded yet (weather before its
     # first pull) is created empty, so its columns in the marts are null rather than the run failing.
     window = window_dates(context)
-    # dbt's process writes under this step's lock. On a DuckLake, where builds of other runs wait for it,
-    # the lock is taken when dbt is ready to write (the gate, internals/dbt_launcher.py): a build that
-    # waits does its start-up meanwhile. Taken first when this step writes audit tables itself
-    # (audit_unselected_marts, within the same hold) or when dbt runs without the launcher.
-    gated = warehouse.is_lake and dbt.uses_launcher and not unselected_marts(context)
-    with contextlib.nullcontext() if gated else warehouse.writer(context, dbt=True):
+    # On the DuckDB file dbt writes under the warehouse's writer lock. On a DuckLake a build is dbt's own
+    # until it publishes (dbt_project/macros/generate_database_name.sql): the step holds its window's
+    # locks, and the publish lock is taken when dbt is ready to publish (the gate,
+    # internals/dbt_launcher.py), so builds of other windows run side by side until then. Without the
+    # launcher dbt cannot be stopped there: the publish lock is taken first.
+    gated = warehouse.is_lake and dbt.uses_launcher
+    with warehouse.dbt_lock(context, window, publish=not gated):
         with warehouse.connect() as con:
             for dataset in DAILY_DATASETS:  # DDL that retries its own conflicts on the lake
                 ensure_dataset_tables(
                     con, dataset.name, compile_model(dataset.model), dataset.partition_column
                 )
             flight_events.ensure_tables(con)  # the live mart's source, before any event arrived
-            audit_unselected_marts(con, context, window)
-        dbt_lock = dbt_launcher.gate(lambda: warehouse.writer(context, dbt=True)) if gated else None
-        yield from run_dbt_build(context, dbt, window_vars(*window), warehouse, dbt_lock)
+        publish_lock = dbt_launcher.gate(lambda: warehouse.publish_lock(context)) if gated else None
+        yield from run_dbt_build(context, dbt, window_vars(*window), warehouse, publish_lock)
 
 
 @functools.cache  # the manifest is fixed for the life of a process (make install writes it)
@@ -183,26 +183,3 @@ def mart_partition_columns() -> dict[str, str]:
         for n in nodes
         if n["resource_type"] == "model" and n["fqn"][1] == "marts"
     }
-
-
-def unselected_marts(context: dg.AssetExecutionContext) -> list[str]:
-    selected = {key.path[1] for key in context.selected_asset_keys if key.path[0] == "marts"}
-    return [mart for mart in mart_partition_columns() if mart not in selected]
-
-
-def audit_unselected_marts(con, context: dg.AssetExecutionContext, window) -> None:
-    """A step that builds only some marts (a subset selection, a retry from failure) must test them
-    against the current content of the others: each mart it does not build gets its published rows of
-    the window as its audit table, so no test or mart ever reads another window's or a failed build."""
-    columns = mart_partition_columns()
-    for mart in unselected_marts(context):
-        column = columns[mart]
-        published = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts' AND table_name = ?", [mart]
-        ).fetchone()[0]
-        if published:
-            con.execute(
-                f"CREATE OR REPLACE TABLE marts.{mart}__audit AS SELECT * FROM marts.{mart} "
-                f"WHERE {column} BETWEEN ? AND ?",
-                list(window),
-            )

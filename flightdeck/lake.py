@@ -15,14 +15,17 @@ that way (links, made once) and DuckDB autoloads them on `ATTACH 'ducklake:postg
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import importlib.util
 import json
 import os
 import platform
 import re
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -162,17 +165,50 @@ def _sql_string(value: str) -> str:
 def connect(
     catalog: str, data_path: str, extensions: Path, read_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the lake attached as its default catalog. Errors name no password."""
+    """An in-memory DuckDB with the lake attached as its default catalog. Errors name no password.
+
+    It spills to a folder of its own (`own_temp_directory`): an in-memory DuckDB spills to `./.tmp` by
+    default, under fixed file names, and two of them spilling in one working directory at once (two
+    loading steps on one host, or dbt beside a load) write over each other's blocks and crash."""
     if not read_only and "://" not in data_path:
         Path(data_path).mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"extension_directory": str(extension_directory(extensions))})
+    con = duckdb.connect(
+        config={
+            "extension_directory": str(extension_directory(extensions)),
+            "temp_directory": own_temp_directory(),
+        }
+    )
     try:
-        con.execute(attach_sql(catalog, data_path, read_only))
+        _attach(con, attach_sql(catalog, data_path, read_only))
         con.execute(f"USE {ALIAS}")
     except duckdb.Error as exc:
         con.close()
         raise type(exc)(redact(str(exc))) from None
     return con
+
+
+# DuckDB's words when the lake's first ATTACH could not create the catalog's tables.
+FAILED_TO_INITIALIZE = "Failed to initialize DuckLake"
+
+
+def _attach(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """ATTACH the lake; on a new catalog, again while another process's first ATTACH wins the race to
+    create the catalog's tables (two steps starting at once on a new lake: the loser's creation fails
+    on PostgreSQL's unique names, then finds the tables made)."""
+    for delay in [*backoff_delays(COMMIT_CONFLICT_RETRIES, 0.2, 2.0), None]:
+        try:
+            con.execute(sql)
+            return
+        except duckdb.Error as exc:
+            if delay is None or FAILED_TO_INITIALIZE not in str(exc):
+                raise
+            time.sleep(delay)
+
+
+def own_temp_directory() -> str:
+    """A folder no other DuckDB spills to, under the system's temporary folder. DuckDB creates it when it
+    first spills and removes it when the connection closes."""
+    return os.path.join(tempfile.gettempdir(), f"flightdeck-duckdb-{os.getpid()}-{uuid.uuid4().hex[:12]}")
 
 
 def _catalog_session(catalog: str, application_name: str = "flightdeck"):
@@ -214,6 +250,23 @@ def commit_lock(catalog: str, name: str) -> Iterator[None]:
         session.close()
 
 
+# dbt's locks on the lake (resources/warehouse.py, DuckDBWarehouse.dbt_lock and publish_lock).
+DBT_PUBLISH_LOCK = "dbt publish"
+
+
+def dbt_window_lock_names(first: dt.date, last: dt.date) -> list[str]:
+    """The locks a dbt build of the inclusive window takes: one per month it touches. By month, not by
+    day: a year's build takes 12 advisory locks, not 365, at the cost of builds of different days of one
+    month taking turns (a daily build is short)."""
+    if last < first:
+        raise ValueError(f"empty window {first}..{last}")
+    months, month = [], first.replace(day=1)
+    while month <= last:
+        months.append(f"dbt window {month:%Y-%m}")
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    return months
+
+
 class LakeLockTimeout(TimeoutError):
     pass
 
@@ -223,34 +276,42 @@ LAKE_LOCK_POLL_SECONDS = 0.5
 
 @contextlib.contextmanager
 def lake_lock(
-    catalog: str, name: str, holder: str, timeout: float, on_wait: Callable[[str], None] | None = None
+    catalog: str,
+    names: Sequence[str],
+    holder: str,
+    timeout: float,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
-    """Hold the lake-wide lock `name` for a long step (a dbt build), as `holder`; wait for it up to
-    `timeout` s, telling `on_wait` once who holds it (their `holder` and host), then fail saying so.
+    """Hold the lake-wide locks `names` for a long step (a dbt build), as `holder`; wait for them up to
+    `timeout` s in all, telling `on_wait` once per lock who holds it (their `holder` and host), then fail
+    saying so.
 
-    An advisory lock in the catalog database, like commit_lock, so one holder in the whole deployment
+    Advisory locks in the catalog database, like commit_lock, so one holder in the whole deployment
     whatever host its step runs on (a file lock would be one per host); polled rather than blocked on,
-    so the wait is bounded and a waiter can name the holder.
+    so the wait is bounded and a waiter can name the holder. Taken one by one in sorted order, so two
+    holders of overlapping sets never each wait for a lock the other holds.
     """
     session = _catalog_session(catalog, holder)
     try:
+        deadline = time.monotonic() + timeout
         with session.cursor() as cursor:
+            for name in sorted(set(names)):
 
-            def take() -> bool | None:
-                cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [_lock_key(name)])
-                return cursor.fetchone()[0] or None
+                def take(name: str = name) -> bool | None:
+                    cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [_lock_key(name)])
+                    return cursor.fetchone()[0] or None
 
-            def waiting() -> None:
-                if on_wait is not None:
-                    on_wait(_lock_holder(cursor, name))
+                def waiting(name: str = name) -> None:
+                    if on_wait is not None:
+                        on_wait(_lock_holder(cursor, name))
 
-            def timed_out() -> Exception:
-                return LakeLockTimeout(
-                    f"the lake's {name} lock was held by {_lock_holder(cursor, name)} for more than "
-                    f"{timeout:.0f} s (FLIGHTDECK_STEP_TIMEOUT_SECONDS)"
-                )
+                def timed_out(name: str = name) -> Exception:
+                    return LakeLockTimeout(
+                        f"the lake's {name} lock was held by {_lock_holder(cursor, name)} for more than "
+                        f"{timeout:.0f} s (FLIGHTDECK_STEP_TIMEOUT_SECONDS)"
+                    )
 
-            wait_for(take, timeout, LAKE_LOCK_POLL_SECONDS, waiting, timed_out)
+                wait_for(take, deadline - time.monotonic(), LAKE_LOCK_POLL_SECONDS, waiting, timed_out)
         yield
     finally:
         session.close()

@@ -14,11 +14,13 @@ log lines on the same pipe, which dagster-dbt turns into events) and exit code a
   dbt's exit code. Without a warm process (none started, already used, or gone) it becomes dbt itself
   (`exec`), as if this module did not exist.
 
-The gate (`gate`, on a DuckLake): a step that must hold the deployment's dbt lock while dbt writes need
-not hold it while dbt starts. It names a socket in $FLIGHTDECK_DBT_GATE; dbt stops at its first event
-that comes before any SQL (`GATED_EVENTS`: the concurrency line, or a first connection) until the step
-holds the lock and lets it through. A launcher that runs dbt cold passes the gate before it becomes dbt,
-so dbt never runs unlocked; with the warm dbt switched off (no launcher) the step takes the lock first.
+The gate (`gate`, on a DuckLake): a build is dbt's own until it publishes (its models live in dbt's
+in-memory database, dbt_project/macros/generate_database_name.sql), so a step need hold the lake's
+publish lock only while dbt publishes. It names a socket in $FLIGHTDECK_DBT_GATE; dbt stops where the
+project's publish says it is about to read or write the lake (`PUBLISH_GATE_MESSAGE`, logged first thing
+by macros/publish_marts.sql) until the step holds the lock and lets it through. A launcher that runs dbt
+cold passes the gate before it becomes dbt, so dbt never publishes unlocked; with the warm dbt switched
+off (no launcher) the step takes the lock first.
 
 One command per warm process: dbt keeps state between commands in a process (flags, adapters), so each
 command gets an interpreter that has run no other command (its preparation fills per-class caches only).
@@ -44,10 +46,8 @@ from pathlib import Path
 
 SOCKET_ENV = "FLIGHTDECK_DBT_WARM_SOCKET"
 GATE_ENV = "FLIGHTDECK_DBT_GATE"
-# dbt-core 1.11 fires ConcurrencyLine just before its first connection (GraphRunnableTask.execute_with_hooks,
-# before before_run populates the relation cache): stopping there, dbt has read nothing of the warehouse
-# yet. NewConnection too, so that no command reaches SQL past the gate unnoticed.
-GATED_EVENTS = frozenset({"ConcurrencyLine", "NewConnection"})
+# What dbt_project/macros/publish_marts.sql logs (dbt's JinjaLogInfo event) before anything else it does.
+PUBLISH_GATE_MESSAGE = "flightdeck: ready to publish"
 GATE_POLL_SECONDS = 0.2
 # Past this, a run that has not reached its dbt step gets a cold dbt (each step before it is bounded by
 # FLIGHTDECK_STEP_TIMEOUT_SECONDS, 30 min by default).
@@ -165,7 +165,7 @@ def at_normal_priority(thread: threading.Thread) -> bool:
 
 
 def pass_gate(path: str) -> None:
-    """Say at the step's gate that dbt is about to write, and return once the step lets it through."""
+    """Say at the step's gate that dbt is about to publish, and return once the step lets it through."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(path)
         conn.sendall(b"ready\n")
@@ -175,12 +175,12 @@ def pass_gate(path: str) -> None:
 
 
 def gate_callback(path: str):
-    """A dbt event callback that passes the gate at the first of GATED_EVENTS, once."""
+    """A dbt event callback that passes the gate where the publish begins, once."""
     passed = False
 
     def callback(event) -> None:
         nonlocal passed
-        if not passed and event.info.name in GATED_EVENTS:
+        if not passed and event.info.name == "JinjaLogInfo" and event.data.msg == PUBLISH_GATE_MESSAGE:
             passed = True
             pass_gate(path)
 

@@ -30,8 +30,8 @@ def rollback_marts(
         raise dg.Failure(
             "the warehouse is the DuckDB file (FLIGHTDECK_WAREHOUSE=duckdb): it keeps no snapshots"
         )
-    # Under dbt's lock: no build publishes while the marts go back.
-    with warehouse.writer(context, dbt=True), warehouse.connect() as con:
+    # Under the publish lock: no build publishes while the marts go back.
+    with warehouse.publish_lock(context), warehouse.connect() as con:
         try:
             undone = lake.rollback_publish(con, config.run_id, context.run_id)
         except lake.RollbackRefused as exc:

@@ -170,17 +170,29 @@ def _announced(log, name: str) -> Iterator[None]:
 
 
 @contextmanager
-def lake_dbt_lock(catalog: str, holder: dict[str, str], timeout: float, log=None) -> Iterator[None]:
-    """dbt's lock on a DuckLake: one build at a time in the whole deployment, on any host (every build
-    replaces the same marts.<mart>__audit tables), held in the catalog database (lake.lake_lock)."""
+def lake_dbt_lock(
+    catalog: str, names: list[str], holder: dict[str, str], timeout: float, log=None, label: str = "dbt"
+) -> Iterator[None]:
+    """dbt's locks on a DuckLake (`names`: lake.dbt_window_lock_names, lake.DBT_PUBLISH_LOCK), held in the
+    catalog database so they hold on any host (lake.lake_lock); the step's log names them `label`."""
     who = ", ".join(f"{k} {v}" for k, v in holder.items())
 
     def waiting(held_by: str) -> None:
         if log is not None:
-            log.info(f"waiting for the warehouse dbt lock, held by {held_by}")
+            log.info(f"waiting for the warehouse {label} lock, held by {held_by}")
 
-    with lake.lake_lock(catalog, "dbt", who, timeout, on_wait=waiting), _announced(log, "dbt"):
+    with lake.lake_lock(catalog, names, who, timeout, on_wait=waiting), _announced(log, label):
         yield
+
+
+def _holder(context) -> dict[str, str]:
+    """Who holds a lock: the run and the step (an asset's, a check's or an op's context)."""
+    op = getattr(context, "op_execution_context", context)
+    return {"run": op.run_id, "step": op.op_def.name}
+
+
+def _step_timeout() -> float:
+    return float(settings.get(settings.STEP_TIMEOUT))
 
 
 def _holder_of_path(lock_path: Path) -> str:
@@ -232,17 +244,41 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 allow_retries=False,
             )
 
-    def writer(self, context, dbt: bool = False) -> contextlib.AbstractContextManager[None]:
+    def writer(self, context) -> contextlib.AbstractContextManager[None]:
         """The warehouse's writer lock for the rest of a step (module docstring). On a DuckLake, up to
-        `writers` steps of this host write at once, and dbt's steps one at a time in the deployment
-        (`dbt=True`, lake_dbt_lock)."""
-        op = getattr(context, "op_execution_context", context)  # an asset's, a check's or an op's context
-        holder = {"run": op.run_id, "step": op.op_def.name}
-        timeout = float(settings.get(settings.STEP_TIMEOUT))
-        if dbt and self.is_lake:
-            return lake_dbt_lock(settings.get(settings.DUCKLAKE_CATALOG), holder, timeout, log=context.log)
+        `writers` steps of this host write at once."""
         slots = self.writers if self.is_lake else 1
-        return writer_lock(Path(self.path), holder, timeout, log=context.log, slots=slots)
+        return writer_lock(Path(self.path), _holder(context), _step_timeout(), log=context.log, slots=slots)
+
+    def dbt_lock(
+        self, context, window: tuple, publish: bool = True
+    ) -> contextlib.AbstractContextManager[None]:
+        """What a dbt step holds around its build of `window`. On the DuckDB file, the writer lock: dbt
+        writes the warehouse from its first model. On a DuckLake, where a build is dbt's own until it
+        publishes (dbt_project/macros/generate_database_name.sql), the locks of the window's months:
+        builds of overlapping windows take turns, so a build never publishes over the window's build by a
+        newer load that it did not see, and builds of other months run side by side; with `publish`,
+        the publish lock too, for a dbt that cannot be stopped at its publish (no gate)."""
+        if not self.is_lake:
+            return self.writer(context)
+        names = lake.dbt_window_lock_names(*window) + ([lake.DBT_PUBLISH_LOCK] if publish else [])
+        label = "dbt" if publish else "dbt window"
+        return lake_dbt_lock(
+            settings.get(settings.DUCKLAKE_CATALOG),
+            names,
+            _holder(context),
+            _step_timeout(),
+            context.log,
+            label,
+        )
+
+    def publish_lock(self, context) -> contextlib.AbstractContextManager[None]:
+        """On a DuckLake, one publish of the marts at a time in the deployment (publishes replace rows of
+        the same tables, which DuckLake would refuse as a commit conflict); taken at dbt's gate."""
+        return lake_dbt_lock(
+            settings.get(settings.DUCKLAKE_CATALOG), [lake.DBT_PUBLISH_LOCK], _holder(context),
+            _step_timeout(), context.log, "dbt publish",
+        )  # fmt: skip
 
     def commit_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
         """Writers of one table one at a time around their transaction on a DuckLake (lake.commit_lock);

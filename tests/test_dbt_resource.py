@@ -275,26 +275,61 @@ class SlowLock:
             self.times["released"] = time.time()
 
 
-def test_a_gated_warm_dbt_starts_then_waits_for_the_lock_before_its_first_connection(warm_dbt, tmp_path):
-    """The lake's dbt lock is taken when dbt is ready to write (internals/dbt_launcher.py, gate): dbt
-    reads its project and parse before, opens no connection until the step holds the lock, and the lock
-    is let go once dbt has ended."""
+def warehouse_with_raw_tables() -> None:
+    """The raw tables (empty) in the test's warehouse, as the dbt step makes them before dbt runs."""
+    import duckdb
+
+    from flightdeck import flight_events
+    from flightdeck.datasets import DAILY_DATASETS
+    from flightdeck.sql_validation import compile_model
+    from flightdeck.warehouse_ddl import ensure_dataset_tables
+
+    con = duckdb.connect(settings.get(settings.DUCKDB_PATH))
+    try:
+        for dataset in DAILY_DATASETS:
+            ensure_dataset_tables(con, dataset.name, compile_model(dataset.model), dataset.partition_column)
+        flight_events.ensure_tables(con)
+    finally:
+        con.close()
+
+
+def gated_events(log: Path) -> tuple[list[tuple[str, float]], int]:
+    """The invocation's events, and the index of the one where dbt arrived at the gate."""
+    events, at_gate = [], None
+    for line in log.read_text().splitlines():
+        event = json.loads(line)
+        info = event["info"]
+        events.append(
+            (info["name"], dt.datetime.fromisoformat(info["ts"].replace("Z", "+00:00")).timestamp())
+        )
+        if info["name"] == "JinjaLogInfo" and event["data"]["msg"] == dbt_launcher.PUBLISH_GATE_MESSAGE:
+            at_gate = len(events) - 1
+    assert at_gate is not None, "dbt never arrived at the gate"
+    return events, at_gate
+
+
+def test_a_gated_warm_dbt_builds_then_waits_for_the_lock_where_it_publishes(warm_dbt, tmp_path):
+    """The lake's publish lock is taken when dbt is ready to publish (internals/dbt_launcher.py, gate):
+    dbt builds its models before (on the lake they are its own, generate_database_name.sql), does nothing
+    more until the step holds the lock, and the lock is let go once dbt has ended."""
     project, dbt = warm_dbt
+    warehouse_with_raw_tables()
     lock, warm_pid = SlowLock(wait=1.5), dbt._warm.pid
     with dbt_launcher.gate(lock) as gate_env:
         invocation = dbt.cli_with_env(
-            ["compile", "--select", "stg_flights"], gate_env, manifest=project / "target" / "manifest.json",
+            ["run", "--select", "stg_flights"], gate_env, manifest=project / "target" / "manifest.json",
             target_path=tmp_path / "gated", raise_on_error=False,
         )  # fmt: skip
         pids = {event.raw_event["info"]["pid"] for event in invocation.stream_raw_events()}
         assert "released" not in lock.times  # held until the block ends
     assert invocation.is_successful() and pids == {warm_pid}
-    events = dbt_events(tmp_path / "gated" / "dbt.log")
-    at = {name: next(t for n, t in events if n == name) for name in ("MainReportVersion", "NewConnection")}
-    assert at["MainReportVersion"] < lock.times["asked"]  # dbt started before the lock was asked for
-    assert at["NewConnection"] >= lock.times["taken"]  # and connected only once it was held
+    events, at_gate = gated_events(tmp_path / "gated" / "dbt.log")
+    built = next(t for n, t in events if n == "NodeFinished")
+    assert built < lock.times["asked"]  # the view was built before the lock was asked for
+    assert all(t >= lock.times["taken"] for _, t in events[at_gate + 1 :])  # the rest once it was held
+    assert "LogHookEndLine" in {n for n, _ in events[at_gate + 1 :]}  # the publish hook ran then
     assert lock.times["released"] > max(t for _, t in events)
-    assert not list(Path(gate_env[dbt_launcher.GATE_ENV]).parent.parent.glob("flightdeck-gate-*/gate.sock"))
+    assert not Path(gate_env[dbt_launcher.GATE_ENV]).parent.exists()  # the gate's socket and folder
 
 
 def test_a_cold_dbt_passes_the_gate_before_it_starts(tmp_path, monkeypatch):
@@ -311,21 +346,23 @@ def test_a_cold_dbt_passes_the_gate_before_it_starts(tmp_path, monkeypatch):
     assert first_event >= lock.times["taken"]
 
 
-def test_a_lock_that_is_not_taken_in_time_fails_dbt_before_it_writes_and_says_why(warm_dbt, tmp_path):
+def test_a_lock_that_is_not_taken_in_time_fails_dbt_before_it_publishes_and_says_why(warm_dbt, tmp_path):
     project, dbt = warm_dbt
+    warehouse_with_raw_tables()
 
     def never_taken():
-        raise lake.LakeLockTimeout("the lake's dbt lock was held by run r1 for more than 1 s")
+        raise lake.LakeLockTimeout("the lake's dbt publish lock was held by run r1 for more than 1 s")
 
-    args = ["compile", "--select", "stg_flights"]
+    args = ["run", "--select", "stg_flights"]
     with (
         pytest.raises(lake.LakeLockTimeout, match="held by run r1"),
         dbt_launcher.gate(never_taken) as gate_env,
     ):
         invocation, _ = run_dbt_with(dbt, project, args, tmp_path, gate_env)
     assert not invocation.is_successful()
-    events = dbt_events(tmp_path / "behind-gate" / "dbt.log")
-    assert "NewConnection" not in {name for name, _ in events}  # stopped at the gate: nothing was read
+    events, at_gate = gated_events(tmp_path / "behind-gate" / "dbt.log")
+    # stopped at the gate: the publish hook never ran, it failed where it asked for the lock
+    assert "LogHookStartLine" not in {n for n, _ in events[at_gate:]}
 
 
 def run_dbt_with(dbt, project: Path, args: list[str], tmp_path: Path, env: dict[str, str]):

@@ -502,7 +502,7 @@ def markdown(results: list[dict], sensor: dict) -> str:
         "",
         "The same ranged backfill with the warehouse on a DuckLake (a new catalog on the local PostgreSQL, "
         "an empty data folder), and the year as two half-year backfills at the same time on it (their "
-        "loads write at once, dbt's steps one after the other), same turns: "
+        "loads write at once, their dbt builds too, their publishes one after the other), same turns: "
         + "; ".join(
             f"{r['scale']}x {r['ranged_lake_s']:.1f} s on the lake vs {r['ranged_backfill_s']:.1f} s on the "
             f"file ({r['lake_over_file']:.2f}x); two halves at once {r['lake_two_halves_s']:.1f} s, "

@@ -319,11 +319,13 @@ def lake_lock(
 
 def _lock_holder(cursor, name: str) -> str:
     """Who holds the advisory lock `name`: its session's application name and client host. A bigint
-    advisory key shows in pg_locks as its high 32 bits (classid) and low 32 bits (objid)."""
+    advisory key shows in pg_locks as its high 32 bits (classid) and low 32 bits (objid); advisory locks
+    are per database, and pg_locks shows every database's: only this catalog's holder counts."""
     cursor.execute(
         """SELECT a.application_name, coalesce(host(a.client_addr), 'this host (socket)')
            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
              AND l.classid::bigint = (hashtext(%(key)s)::bigint >> 32) & 4294967295
              AND l.objid::bigint = hashtext(%(key)s)::bigint & 4294967295""",
         {"key": _lock_key(name)},

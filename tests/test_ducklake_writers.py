@@ -120,23 +120,25 @@ def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, tmp
 
 # Holds the lake's locks named after the catalog (the publish lock when none is named) until killed.
 HOLD_LAKE_DBT_LOCK = """
-import sys, time
+import os, sys, time
 from flightdeck import lake
 from resources.warehouse import lake_dbt_lock
 names = sys.argv[2:] or [lake.DBT_PUBLISH_LOCK]
-with lake_dbt_lock(sys.argv[1], names, {"run": "run-on-host-a", "step": "daily_dbt_models"}, 5):
+run = os.environ.get("HOLDER_RUN", "run-on-host-a")
+with lake_dbt_lock(sys.argv[1], names, {"run": run, "step": "daily_dbt_models"}, 5):
     print("held", flush=True)
     time.sleep(120)
 """
 
 
-def hold_lake_locks(catalog: str, *names: str) -> subprocess.Popen:
+def hold_lake_locks(catalog: str, *names: str, run: str = "run-on-host-a") -> subprocess.Popen:
     """A process (as on another host: nothing on disk in common) holding the lake's locks `names`."""
     import sys
 
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LAKE_DBT_LOCK, catalog, *names],
         cwd=ROOT,
+        env={**os.environ, "HOLDER_RUN": run},
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -149,15 +151,30 @@ def test_the_lake_s_publish_lock_holds_across_hosts_names_its_holder_and_dies_wi
     on_lake, catalog, monkeypatch
 ):
     """dbt's publish lock on the lake is an advisory lock in the catalog: a step on another host (nothing
-    on disk in common) waits for it, is told which run, step and host hold it, gives up after its timeout
-    saying so, and takes it at once when the holder is killed outright (its session ends, the lock with
-    it)."""
+    on disk in common) waits for it, is told which run, step and host hold it (not the holder of the same
+    lock of another lake on the same PostgreSQL server), gives up after its timeout saying so, and takes
+    it at once when the holder is killed outright (its session ends, the lock with it)."""
+    from tests.postgres import PG_HOST, PG_PORT, PG_USER, scratch_database
+
+    with scratch_database() as other:  # another lake's catalog on the same server, its lock held first
+        other_lake = hold_lake_locks(
+            f"dbname={other} host={PG_HOST} port={PG_PORT} user={PG_USER}", run="other"
+        )
+        try:
+            holder = hold_lake_locks(catalog)
+            publish_lock_named_and_released(on_lake, holder, monkeypatch)
+        finally:
+            other_lake.kill()
+            other_lake.wait()
+    assert not list(on_lake.root.rglob("*.lock*"))
+
+
+def publish_lock_named_and_released(on_lake, holder, monkeypatch) -> None:
     import logging
     import signal
 
     from resources.warehouse import DuckDBWarehouse
 
-    holder = hold_lake_locks(catalog)
     messages = []
     log = logging.getLogger("flightdeck-test-dbt-lock")
     log.addHandler(logging.Handler())
@@ -186,7 +203,6 @@ def test_the_lake_s_publish_lock_holds_across_hosts_names_its_holder_and_dies_wi
         ]
     finally:
         holder.kill()
-    assert not list(on_lake.root.rglob("*.lock*"))
 
 
 def test_a_build_s_window_locks_are_its_months_in_order():

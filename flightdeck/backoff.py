@@ -22,6 +22,21 @@ def backoff_delays(attempts: int, base: float, cap: float, rng: random.Random | 
     return [backoff_delay(k, base, cap, rng) for k in range(attempts)]
 
 
+def retrying(
+    call: Callable[[], T], transient: Callable[[Exception], bool], retries: int, base: float, cap: float
+) -> T:
+    """`call()`, again after a backoff wait while it raises an error `transient` says may pass, at most
+    `retries` times; any other error, or the last, is raised."""
+    for delay in [*backoff_delays(retries, base, cap), None]:
+        try:
+            return call()
+        except Exception as exc:
+            if delay is None or not transient(exc):
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def wait_for(
     take: Callable[[], T | None],
     timeout: float,

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import duckdb
 
-from flightdeck.backoff import backoff_delays, wait_for
+from flightdeck.backoff import retrying, wait_for
 
 ALIAS = "lake"
 # How often a transaction that lost a commit conflict to another writer is run again.
@@ -195,14 +195,11 @@ def _attach(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """ATTACH the lake; on a new catalog, again while another process's first ATTACH wins the race to
     create the catalog's tables (two steps starting at once on a new lake: the loser's creation fails
     on PostgreSQL's unique names, then finds the tables made)."""
-    for delay in [*backoff_delays(COMMIT_CONFLICT_RETRIES, 0.2, 2.0), None]:
-        try:
-            con.execute(sql)
-            return
-        except duckdb.Error as exc:
-            if delay is None or FAILED_TO_INITIALIZE not in str(exc):
-                raise
-            time.sleep(delay)
+    retrying(
+        lambda: con.execute(sql),
+        lambda exc: isinstance(exc, duckdb.Error) and FAILED_TO_INITIALIZE in str(exc),
+        COMMIT_CONFLICT_RETRIES, 0.2, 2.0,
+    )  # fmt: skip
 
 
 def own_temp_directory() -> str:
@@ -343,14 +340,8 @@ def retrying_conflicts(transaction: Callable[[], T]) -> T:
     """`transaction()`, run again (with backoff) while its commit loses to another writer's. On a DuckLake
     writers of one table conflict at commit even on different rows (two first loads creating the same
     table, two loads replacing days of it); on the DuckDB file there is one writer and no conflict."""
-    for delay in [*backoff_delays(COMMIT_CONFLICT_RETRIES, 0.2, 5.0), None]:
-        try:
-            return transaction()
-        except duckdb.TransactionException as exc:
-            if delay is None or not is_commit_conflict(exc):
-                raise
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+    # is_commit_conflict looked up at each failure (a test counts the conflicts through it)
+    return retrying(transaction, lambda exc: is_commit_conflict(exc), COMMIT_CONFLICT_RETRIES, 0.2, 5.0)
 
 
 def maintenance_sql(retention_days: float) -> list[str]:

@@ -47,7 +47,7 @@ PARTS = {
             "warm_dbt",
             settings.WARM_DBT,
             {"dbt-core": "1.11."},
-            "the dbt step finds a dbt process already imported",
+            "the dbt step finds a dbt process already imported; its parse survives a new warehouse path",
         ),
         Part(
             "gc_pause",

@@ -14,6 +14,11 @@ log lines on the same pipe, which dagster-dbt turns into events) and exit code a
   dbt's exit code. Without a warm process (none started, already used, or gone) it becomes dbt itself
   (`exec`), as if this module did not exist.
 
+Where the warehouse is does not count as a change of the project (`keep_parse_across_warehouses`): dbt
+re-parses the whole project when its profile's connection values differ from the saved parse's, so every
+run on another warehouse path (a new data dir, each test's own folder, another lake catalog) paid a full
+parse. Both the warm process and a cold launch leave the warehouse's location out of that comparison.
+
 The gate (`gate`, on a DuckLake): a build is dbt's own until it publishes (its models live in dbt's
 in-memory database, dbt_project/macros/generate_database_name.sql), so a step need hold the lake's
 publish lock only while dbt publishes. It names a socket in $FLIGHTDECK_DBT_GATE; dbt stops where the
@@ -77,8 +82,9 @@ def launch(argv: list[str]) -> int:
             except (OSError, RuntimeError) as exc:
                 print(f"flightdeck: dbt was not let through its gate: {exc}", file=sys.stderr, flush=True)
                 return 2
-        dbt = str(Path(sys.executable).with_name("dbt"))
-        os.execv(dbt, [dbt, *argv])
+        # `python dbt_launcher.py --cold <args>`: dbt's own entry point, as the dbt script runs it, with the
+        # parse check this module adjusts (and the site-packages that -S left out).
+        os.execv(sys.executable, [sys.executable, __file__, "--cold", *argv])
 
     def forward(signum, _frame):
         with contextlib.suppress(ProcessLookupError):  # a step timeout repeats its stop every second
@@ -115,6 +121,66 @@ VALIDATED_CONFIGS = (
 PARTIAL_PARSE_FILE = Path("target") / "partial_parse.msgpack"
 
 
+# What the profile says about where the warehouse is (dbt-duckdb's connection values), as against what
+# dbt builds: the database and schema names, settings and extensions stay in dbt's check.
+WAREHOUSE_LOCATION_KEYS = ("path",)
+ATTACHMENT_LOCATION_KEYS = ("path", "options")
+
+
+def keep_parse_across_warehouses() -> None:
+    """Compare a saved parse with the profile's values without where the warehouse is.
+
+    Why: dbt keeps a parse only while a hash of every connection value of the profile is unchanged
+    (`ManifestLoader.build_manifest_state_check`, dbt-core 1.11), because jinja can read them while it
+    parses; dbt-duckdb's include the database file's path and each attachment's path and options. This
+    project reads none of them at parse (names come from `database`, which stays in the hash), so its
+    parse does not depend on them; without this every new warehouse path re-parsed the project (~2.5 s).
+    A project that reads `target.path` at parse time must not use it (FLIGHTDECK_WARM_DBT=false).
+    """
+    import pprint
+
+    from dbt.contracts.files import FileHash
+    from dbt.parser.manifest import ManifestLoader
+
+    build_state_check = ManifestLoader.build_manifest_state_check
+    if getattr(build_state_check, "keeps_parse_across_warehouses", False):
+        return
+
+    def build_manifest_state_check(loader):
+        state_check = build_state_check(loader)
+        values = []
+        for key, value in loader.root_project.credentials.connection_info():
+            if key in WAREHOUSE_LOCATION_KEYS:
+                continue
+            if key == "attach" and value:
+                value = [{k: v for k, v in a.items() if k not in ATTACHMENT_LOCATION_KEYS} for a in value]
+            values.append((key, value))
+        state_check.profile_hash = FileHash.from_contents(pprint.pformat(sorted(values)))
+        return state_check
+
+    build_manifest_state_check.keeps_parse_across_warehouses = True
+    ManifestLoader.build_manifest_state_check = build_manifest_state_check
+
+
+def run_cold(argv: list[str]) -> int:
+    """dbt `argv` in this process, as the dbt script runs it, with `keep_parse_across_warehouses`."""
+    _leave_own_folder_off_sys_path()
+    from dbt.cli.main import cli
+
+    keep_parse_across_warehouses()
+    try:
+        cli(args=argv, prog_name="dbt")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _leave_own_folder_off_sys_path() -> None:
+    # Run as a script, this file's folder (internals/) leads sys.path; keep it from shadowing packages.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+
+
 def prepare_dbt(modules: dict[str, object], command_waiting: threading.Event | None = None) -> None:
     """Import dbt and pay ahead what any dbt command pays once per process, then freeze it all.
 
@@ -129,6 +195,7 @@ def prepare_dbt(modules: dict[str, object], command_waiting: threading.Event | N
     from dbt.cli.main import cli
 
     modules["cli"] = cli
+    keep_parse_across_warehouses()
     for name in MODULES_A_BUILD_IMPORTS:
         importlib.import_module(name)
     for module, names in VALIDATED_CONFIGS:
@@ -272,9 +339,7 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
     `parent` is the run's process, named by the starter so that a parent gone before this line runs is
     noticed too.
     """
-    # Run as a script, this file's folder (resources/) leads sys.path, and its dbt.py would shadow dbt.
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    _leave_own_folder_off_sys_path()
     listener = socket.socket(fileno=listener_fd)
     # The ~2 s this process exists to pay ahead of time, in a thread that only gets otherwise idle CPU:
     # the run's first step (DuckDB on every core) is not slowed by it. Scheduling policy is per thread
@@ -348,5 +413,7 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1:2] == ["--cold"]:
+        sys.exit(run_cold(sys.argv[2:]))
     else:
         sys.exit(launch(sys.argv[1:]))

@@ -107,8 +107,10 @@ class FlightdeckDbtCli(dbt_cli_base()):
         """Make a finished invocation's parse the starting point of the next one.
 
         dagster-dbt starts every invocation from `target/partial_parse.msgpack`, written by `make install`.
-        dbt discards it and re-parses everything (~3-4 s) when the profile differs from then, e.g. another
-        FLIGHTDECK_DUCKDB_PATH. Keeping the latest state avoids that from the second run on. dbt checks the
+        dbt discards it and re-parses everything (~3 s) when the profile differs from then in more than
+        where the warehouse is (internals/dbt_launcher.py): the DuckLake instead of the file, a warehouse
+        file of another name, dbt started without the launcher. Keeping the latest state avoids that from
+        the second run on. dbt checks the
         state itself (files, profile, vars), so a stale copy costs a re-parse, never a wrong result; the
         replace is atomic, so concurrent runs leave one valid copy.
         """

@@ -79,7 +79,6 @@ def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeyp
     project, dbt = copy_of_project(tmp_path)
     monkeypatch.setenv(settings.DUCKDB_PATH, str(tmp_path / "warehouse.duckdb"))  # not the install-time one
     kept = project / "target" / "partial_parse.msgpack"
-    install_time_state = kept.read_bytes()
 
     def compile_fct_flights(first: dt.date, last: dt.date, target: Path):
         """The window's compiled fct_flights, after a successful `dbt compile` into `target`."""
@@ -98,10 +97,12 @@ def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeyp
     )
     assert not set(WINDOW_ENV_VARS.values()) & set(os.environ)  # set for the dbt process only
     assert "f.flight_date between date '2013-01-02' and date '2013-01-05'" in compiled
+    # A warehouse in another folder than the install-time one keeps the install's parse (a new data dir).
+    log = (tmp_path / "invocation" / "dbt.log").read_text()
+    assert "Partial parsing enabled, no changes found, skipping parsing" in log
 
     dbt.keep_parse_state(invocation)
     assert kept.read_bytes() == (tmp_path / "invocation" / "partial_parse.msgpack").read_bytes()
-    assert kept.read_bytes() != install_time_state  # parsed for this warehouse path
     assert not list(kept.parent.glob(".partial_parse.*"))  # no staged copy left behind
 
     # The next day's window: the same parse serves it, nothing is parsed again (macros/partition_window.sql).
@@ -110,6 +111,41 @@ def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeyp
     log = (tmp_path / "next-day" / "dbt.log").read_text()
     assert "Partial parsing enabled, no changes found, skipping parsing" in log
     assert "0 files deleted, 0 files added, 0 files changed" in log
+
+
+@pytest.mark.parametrize("launch", ["warm", "cold"])
+def test_only_what_dbt_builds_decides_whether_it_parses_again_not_where_the_warehouse_is(tmp_path, launch):
+    """dbt re-parses when a profile value it could read while parsing changes: a warehouse file of
+    another name is another database name and is parsed again; the same name in another folder (a new
+    data dir, another lake catalog) is not (internals/dbt_launcher.keep_parse_across_warehouses)."""
+    project, dbt = copy_of_project(tmp_path)
+    said = {}
+    for folder, name in (("a", "warehouse"), ("b", "warehouse"), ("b", "other")):
+        warehouse = tmp_path / folder / f"{name}.duckdb"
+        warehouse.parent.mkdir(exist_ok=True)
+        target = tmp_path / f"invocation-{folder}-{name}"
+        env = {settings.DUCKDB_PATH: str(warehouse)}
+        if launch == "warm":  # else the launcher finds no warm process and becomes dbt itself
+            context = dg.build_init_resource_context()
+            dbt.setup_for_execution(context)
+        try:
+            invocation = dbt.cli_with_env(
+                ["compile", "--select", "stg_flights"],
+                env,
+                manifest=project / "target" / "manifest.json",
+                target_path=target,
+                raise_on_error=False,
+            )
+            invocation.wait()
+        finally:
+            if launch == "warm":
+                dbt.teardown_after_execution(context)
+        assert invocation.is_successful()
+        dbt.keep_parse_state(invocation)
+        said[folder, name] = (target / "dbt.log").read_text()
+    assert "Partial parsing enabled, no changes found" in said["a", "warehouse"]
+    assert "Partial parsing enabled, no changes found" in said["b", "warehouse"]
+    assert "Unable to do partial parsing because profile has changed" in said["b", "other"]
 
 
 @requires_postgres

@@ -10,6 +10,11 @@ from flightdeck import settings
 # CLI, a run, the code server): a bad value fails before any run starts or anything is written.
 settings.validate()
 
+from internals import dbt_launcher, enabled
+
+if enabled("warm_dbt"):  # in a process that executes a run: dbt imports while the definitions load
+    dbt_launcher.start_early(str(settings.DBT_PROJECT_DIR))
+
 import dagster as dg
 
 from assets.common.daily_raw import raw_key

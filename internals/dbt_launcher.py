@@ -333,6 +333,46 @@ def start_warm_process(path: str, cwd: str) -> subprocess.Popen:
         listener.close()
 
 
+# Commands that execute a run in their own process, as Dagster starts them: the run worker of a launched
+# run, and the CLI's in-process runs (`dg launch` runs `dagster asset materialize`'s code in `dg`).
+RUN_COMMANDS = (("api", "execute_run"), ("asset", "materialize"), ("job", "execute"), ("launch",))
+# A code server (`dagster api grpc`) starts each run it is asked to launch in a child process of its own
+# (multiprocessing's spawn, which hands the child the server's argv); it starts no other children.
+CODE_SERVER = ("api", "grpc")
+_started_early: dict[str, tuple[subprocess.Popen, str]] = {}
+
+
+def executes_a_run(argv: list[str]) -> bool:
+    if any(tuple(argv[1 : 1 + len(command)]) == command for command in RUN_COMMANDS):
+        return True
+    import multiprocessing
+
+    return tuple(argv[1:3]) == CODE_SERVER and multiprocessing.parent_process() is not None
+
+
+def start_early(project_dir: str) -> None:
+    """In a process that will execute a run, start its warm dbt process now, before the definitions load.
+
+    Why: the dbt resource sets up only when the run starts, and a daily run's first step is too short to
+    hide dbt's import behind; started here, the import runs while this process imports Dagster and loads
+    the definitions (one core each). A run without a dbt step leaves it unused: it waits at idle
+    priority and ends with this process. The resource takes it (`take_early`) for the same project.
+    """
+    if project_dir in _started_early or not executes_a_run(sys.argv):
+        return
+    folder = tempfile.mkdtemp(prefix="flightdeck-dbt-")
+    path = os.path.join(folder, "dbt.sock")
+    _started_early[project_dir] = (start_warm_process(path, project_dir), folder)
+
+
+def take_early(project_dir: str) -> tuple[subprocess.Popen, str] | None:
+    """The warm process `start_early` started for `project_dir` (its folder holds `dbt.sock`), once."""
+    started = _started_early.pop(project_dir, None)
+    if started is None or started[0].poll() is not None:
+        return None
+    return started
+
+
 def serve(path: str, listener_fd: int, parent: int) -> None:
     """Import dbt, run the one command that arrives on `listener_fd`, report its exit code, exit.
 

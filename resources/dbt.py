@@ -55,6 +55,10 @@ class FlightdeckDbtCli(dbt_cli_base()):
         super().setup_for_execution(context)
         if self.dbt_executable != sys.executable:  # dbt itself, not the launcher: no warm process
             return
+        early = dbt_launcher.take_early(self.project_dir)  # started when this process began (definitions.py)
+        if early is not None:
+            self._warm, self._warm_dir = early
+            return
         self._warm_dir = tempfile.mkdtemp(prefix="flightdeck-dbt-")
         self._warm = dbt_launcher.start_warm_process(self._warm_socket, self.project_dir)
 

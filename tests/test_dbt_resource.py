@@ -210,6 +210,76 @@ def test_a_failing_command_fails_with_dbts_own_exit_code_and_errors(warm_dbt, tm
     assert "no_such_macro" in str(warm.get_error())
 
 
+@pytest.mark.parametrize(
+    ("argv", "starts"),
+    [
+        (["dagster", "api", "execute_run", "{}"], True),  # a launched run's worker
+        (["dagster", "asset", "materialize", "--select", "raw/flights*"], True),
+        (["dagster", "job", "execute", "-j", "flights_pipeline"], True),
+        (["dg", "launch", "--assets", "*"], True),
+        (["dagster", "api", "grpc", "--lazy-load-user-code"], False),  # a code server runs no run
+        (["dagster-daemon", "run"], False),
+        (["dagster", "asset", "list"], False),
+    ],
+)
+def test_a_process_that_executes_a_run_starts_its_warm_dbt_before_its_definitions_load(argv, starts):
+    """Started where definitions.py begins, dbt imports while the process imports Dagster."""
+    code = (
+        f"import sys; sys.argv = {argv!r}; from internals import dbt_launcher; "
+        "before = set(dbt_launcher._started_early); import definitions; "
+        "[(warm, folder)] = dbt_launcher._started_early.values() or [(None, None)]; "
+        "print(not before, warm is not None and warm.poll() is None)"
+    )
+    assert printed_by_fresh_python(code) == f"True {starts}"
+    off = {**os.environ, settings.WARM_DBT: "false"}
+    assert printed_by_fresh_python(code, env=off) == "True False"  # the switch of internals/ turns it off
+
+
+def executes_a_run_says(queue) -> None:
+    """In a spawned child: what `executes_a_run` says there (top level: spawn pickles it by name)."""
+    queue.put(dbt_launcher.executes_a_run(sys.argv))
+
+
+def test_a_code_servers_run_process_starts_its_warm_dbt_early_and_the_code_server_does_not(monkeypatch):
+    """A code server launches each run in a child it spawns (multiprocessing), which inherits its argv."""
+    import multiprocessing
+
+    monkeypatch.setattr(sys, "argv", ["dagster", "api", "grpc", "--lazy-load-user-code"])
+    assert not dbt_launcher.executes_a_run(sys.argv)
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=executes_a_run_says, args=(queue,))
+    child.start()
+    assert queue.get(timeout=60) is True
+    child.join(timeout=30)
+
+
+def test_the_run_takes_the_warm_dbt_started_early_for_its_project_and_runs_its_command_there(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv(settings.DUCKDB_PATH, str(tmp_path / "warehouse.duckdb"))
+    project, dbt = copy_of_project(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["dagster", "api", "execute_run", "{}"])
+    dbt_launcher.start_early(str(settings.PROJECT_ROOT / "dbt_project"))  # another project's: not taken
+    dbt_launcher.start_early(str(project))
+    [(other, other_folder), (early, _)] = dbt_launcher._started_early.values()
+    context = dg.build_init_resource_context()
+    dbt.setup_for_execution(context)
+    try:
+        assert dbt._warm is early
+        invocation, pids = run_dbt(dbt, project, ["compile", "--select", "stg_flights"], tmp_path / "run")
+        assert invocation.is_successful()
+        assert pids == {early.pid}
+        assert dbt_launcher.take_early(str(project)) is None  # taken once
+    finally:
+        dbt.teardown_after_execution(context)
+        taken = dbt_launcher.take_early(str(settings.PROJECT_ROOT / "dbt_project"))
+        assert taken is not None and taken[0] is other
+        other.terminate()
+        other.wait(timeout=10)
+        shutil.rmtree(other_folder, ignore_errors=True)
+
+
 def test_an_unused_warm_process_ends_with_its_run(tmp_path):
     _, dbt = copy_of_project(tmp_path)
     context = dg.build_init_resource_context()

@@ -35,6 +35,7 @@ The warm process exits when its command ends, when its parent (the run) is gone,
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import importlib
@@ -362,7 +363,22 @@ def start_early(project_dir: str) -> None:
         return
     folder = tempfile.mkdtemp(prefix="flightdeck-dbt-")
     path = os.path.join(folder, "dbt.sock")
+    if not _started_early:
+        atexit.register(_end_untaken)
     _started_early[project_dir] = (start_warm_process(path, project_dir), folder)
+
+
+def _end_untaken() -> None:
+    """At this process's exit: end what no run took now, rather than when it notices its parent gone
+    (it shares this process's stderr, which whoever started this process may be reading to its end)."""
+    for warm, folder in _started_early.values():
+        with contextlib.suppress(ProcessLookupError):
+            warm.kill()  # it holds nothing: not yet asked for a command
+        warm.wait()
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, "dbt.sock"))
+            os.rmdir(folder)
+    _started_early.clear()
 
 
 def take_early(project_dir: str) -> tuple[subprocess.Popen, str] | None:
@@ -396,7 +412,9 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
     while True:
         if os.getppid() != parent or time.monotonic() > deadline:
             _remove_socket(path)  # the run is gone (nothing will tear down) or never needed dbt
-            return
+            # Not the interpreter's exit: the preparing thread may be inside an extension module's import,
+            # and a C++ runtime ended under it aborts the process with a message on the run's stderr.
+            os._exit(0)
         try:
             conn, _ = listener.accept()
             break
@@ -417,7 +435,7 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
         # Other processes keep the CPU busy and an idle-priority import may not finish for a long time:
         # the launcher runs dbt itself instead (a reply without a pid).
         conn.sendall(b"{}\n")
-        return
+        os._exit(0)  # with the import still running (see above)
     conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
     os.environ.clear()
     os.environ.update(request["env"])

@@ -235,6 +235,30 @@ def test_a_process_that_executes_a_run_starts_its_warm_dbt_before_its_definition
     assert printed_by_fresh_python(code, env=off) == "True False"  # the switch of internals/ turns it off
 
 
+def test_a_cli_run_without_a_dbt_step_ends_its_early_warm_dbt_as_it_exits(env, tmp_path):
+    """The warm dbt the CLI started early is not left to notice its parent gone: it shares the CLI's stderr,
+    which a caller reads to its end (and it was seen to abort there, ended within an import)."""
+    home, temp = tmp_path / "dagster_home", tmp_path / "tmp"
+    home.mkdir()
+    temp.mkdir()
+    shutil.copy(settings.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    done = subprocess.run(
+        [dagster, "asset", "materialize", "-f", "definitions.py", "--select", "raw/airlines"],
+        cwd=settings.PROJECT_ROOT,
+        env={**os.environ, "DAGSTER_HOME": str(home), "TMPDIR": str(temp)},
+        capture_output=True,  # returns once every holder of the pipes has closed them
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "RUN_SUCCESS" in done.stderr + done.stdout
+    assert "terminate called" not in done.stderr
+    assert not list(
+        temp.glob("flightdeck-dbt-*")
+    )  # it was started (mkdtemp here), and is gone with its socket
+
+
 def executes_a_run_says(queue) -> None:
     """In a spawned child: what `executes_a_run` says there (top level: spawn pickles it by name)."""
     queue.put(dbt_launcher.executes_a_run(sys.argv))

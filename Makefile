@@ -28,11 +28,12 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 
 # The dbt manifest is built once here, never when definitions load. It is parsed with the warehouse runs
 # will use (flightdeck/settings.py resolves it; its file name is dbt's database name) and the way runs
-# start dbt (internals/dbt_launcher.py), so even the first run keeps dbt's partial parse.
+# start dbt (internals/dbt_launcher.py while its part is on), so even the first run keeps dbt's parse.
 $(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
 	warehouse="$$($(BIN)/python -c 'from flightdeck import settings; print(settings.get(settings.DUCKDB_PATH))')" && \
-	  cd dbt_project && FLIGHTDECK_DUCKDB_PATH="$$warehouse" ../$(BIN)/python ../internals/dbt_launcher.py --cold \
-	  parse --profiles-dir . --quiet
+	  dbt="$$($(BIN)/python -c 'from internals import enabled; \
+	    print("python ../internals/dbt_launcher.py --cold" if enabled("warm_dbt") else "dbt")')" && \
+	  cd dbt_project && FLIGHTDECK_DUCKDB_PATH="$$warehouse" ../$(BIN)/$$dbt parse --profiles-dir . --quiet
 	@touch $@
 
 # The UI tests drive Debian's Chromium through Playwright; no browser is downloaded by pip or playwright.

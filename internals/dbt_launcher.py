@@ -255,13 +255,34 @@ def gate_callback(path: str):
     return callback
 
 
+# Linux's limit on a Unix socket's path (sun_path: 108 bytes with the terminating NUL).
+MAX_SOCKET_PATH_BYTES = 107
+
+
+def private_socket_path(prefix: str, name: str) -> str:
+    """`name` in a new folder only this user can open: in the temp folder, or in /tmp when that path
+    would be too long for a Unix socket (a long TMPDIR). OSError when neither can hold it."""
+    for parent in (None, "/tmp"):
+        try:
+            folder = tempfile.mkdtemp(prefix=prefix, dir=parent)
+        except OSError:
+            continue
+        path = os.path.join(folder, name)
+        if len(os.fsencode(path)) <= MAX_SOCKET_PATH_BYTES:
+            return path
+        os.rmdir(folder)
+    raise OSError(
+        f"no temp folder gives a Unix socket path of at most {MAX_SOCKET_PATH_BYTES} bytes "
+        f"(TMPDIR is {tempfile.gettempdir()!r})"
+    )
+
+
 @contextlib.contextmanager
 def gate(acquire):
     """The step's side: yields the environment that points dbt at the gate; when dbt arrives, enters
     `acquire()` (a lock's context manager) and lets it through; leaves it when the block ends. An error
     of `acquire()` (a lock wait that timed out) is told to dbt, which fails, and raised here."""
-    folder = tempfile.mkdtemp(prefix="flightdeck-gate-")
-    path = os.path.join(folder, "gate.sock")
+    path = private_socket_path("flightdeck-gate-", "gate.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(1)
@@ -361,11 +382,13 @@ def start_early(project_dir: str) -> None:
     """
     if project_dir in _started_early or not executes_a_run(sys.argv):
         return
-    folder = tempfile.mkdtemp(prefix="flightdeck-dbt-")
-    path = os.path.join(folder, "dbt.sock")
+    try:
+        path = private_socket_path("flightdeck-dbt-", "dbt.sock")
+    except OSError:
+        return  # the run's dbt resource tries again and says why; dbt then starts cold
     if not _started_early:
         atexit.register(_end_untaken)
-    _started_early[project_dir] = (start_warm_process(path, project_dir), folder)
+    _started_early[project_dir] = (start_warm_process(path, project_dir), os.path.dirname(path))
 
 
 def _end_untaken() -> None:

@@ -5,7 +5,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,8 +58,13 @@ class FlightdeckDbtCli(dbt_cli_base()):
         if early is not None:
             self._warm, self._warm_dir = early
             return
-        self._warm_dir = tempfile.mkdtemp(prefix="flightdeck-dbt-")
-        self._warm = dbt_launcher.start_warm_process(self._warm_socket, self.project_dir)
+        try:
+            path = dbt_launcher.private_socket_path("flightdeck-dbt-", "dbt.sock")
+        except OSError as exc:  # the launcher finds no warm process and becomes dbt itself
+            context.log.warning(f"dbt starts cold in this run: {exc}")
+            return
+        self._warm_dir = os.path.dirname(path)
+        self._warm = dbt_launcher.start_warm_process(path, self.project_dir)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._warm is not None and self._warm.poll() is None:  # never used, or still finishing

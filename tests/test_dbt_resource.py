@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -235,28 +236,48 @@ def test_a_process_that_executes_a_run_starts_its_warm_dbt_before_its_definition
     assert printed_by_fresh_python(code, env=off) == "True False"  # the switch of internals/ turns it off
 
 
-def test_a_cli_run_without_a_dbt_step_ends_its_early_warm_dbt_as_it_exits(env, tmp_path):
+@pytest.mark.parametrize("temp_folder", ["short", "too long for a socket"])
+def test_a_cli_run_without_a_dbt_step_ends_its_early_warm_dbt_as_it_exits(env, tmp_path, temp_folder):
     """The warm dbt the CLI started early is not left to notice its parent gone: it shares the CLI's stderr,
-    which a caller reads to its end (and it was seen to abort there, ended within an import)."""
-    home, temp = tmp_path / "dagster_home", tmp_path / "tmp"
+    which a caller reads to its end (and it was seen to abort there, ended within an import). A TMPDIR too
+    long for a Unix socket's path (108 bytes) once failed every run that loaded the definitions."""
+    home = tmp_path / "dagster_home"
     home.mkdir()
-    temp.mkdir()
     shutil.copy(settings.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    if temp_folder == "short":
+        temp = Path(tempfile.mkdtemp(prefix="fd-", dir="/tmp"))
+    else:
+        temp = tmp_path / ("t" * 60) / ("e" * 60)
+        temp.mkdir(parents=True)
     dagster = str(Path(sys.executable).with_name("dagster"))
-    done = subprocess.run(
-        [dagster, "asset", "materialize", "-f", "definitions.py", "--select", "raw/airlines"],
-        cwd=settings.PROJECT_ROOT,
-        env={**os.environ, "DAGSTER_HOME": str(home), "TMPDIR": str(temp)},
-        capture_output=True,  # returns once every holder of the pipes has closed them
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "RUN_SUCCESS" in done.stderr + done.stdout
-    assert "terminate called" not in done.stderr
-    assert not list(
-        temp.glob("flightdeck-dbt-*")
-    )  # it was started (mkdtemp here), and is gone with its socket
+    try:
+        done = subprocess.run(
+            [dagster, "asset", "materialize", "-f", "definitions.py", "--select", "raw/airlines"],
+            cwd=settings.PROJECT_ROOT,
+            env={**os.environ, "DAGSTER_HOME": str(home), "TMPDIR": str(temp)},
+            capture_output=True,  # returns once every holder of the pipes has closed them
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "RUN_SUCCESS" in done.stderr + done.stdout
+        assert "terminate called" not in done.stderr
+        if temp_folder == "short":  # it was started in there (mkdtemp), and is gone with its socket
+            assert not list(temp.glob("flightdeck-dbt-*"))
+    finally:
+        if temp_folder == "short":
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_socket_path_too_long_for_the_temp_folder_is_made_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / ("x" * 120)))
+    (tmp_path / ("x" * 120)).mkdir()
+    path = Path(dbt_launcher.private_socket_path("flightdeck-dbt-", "dbt.sock"))
+    try:
+        assert path.parent.parent == Path("/tmp") and len(os.fsencode(str(path))) <= 107
+        assert path.parent.stat().st_mode & 0o777 == 0o700  # only this user can reach the socket
+    finally:
+        path.parent.rmdir()
 
 
 def executes_a_run_says(queue) -> None:

@@ -49,6 +49,18 @@ def copy_of_project(tmp_path: Path) -> tuple[Path, FlightdeckDbtCli]:
     return project, dbt
 
 
+def parse_as_make_install_does(project: Path, warehouse: Path) -> None:
+    """The copy's saved parse made for `warehouse`'s profile, as `make install` makes it: the copied one is
+    whatever run kept it last, in the suite possibly one on the lake."""
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, dbt_launcher.__file__, "--cold", "parse", "--profiles-dir", ".", "--quiet"],
+        cwd=project,
+        env={**os.environ, settings.DUCKDB_PATH: str(warehouse)},
+        check=True,
+    )
+
+
 def run_dbt(dbt: FlightdeckDbtCli, project: Path, args: list[str], target: Path):
     """The invocation, finished, and the pids dbt wrote in its JSON log lines."""
     invocation = dbt.cli_with_env(
@@ -78,6 +90,7 @@ def warm_dbt(tmp_path, monkeypatch):
 
 def test_window_reaches_the_models_and_the_parse_state_is_kept(tmp_path, monkeypatch):
     project, dbt = copy_of_project(tmp_path)
+    parse_as_make_install_does(project, tmp_path / "install" / "warehouse.duckdb")
     monkeypatch.setenv(settings.DUCKDB_PATH, str(tmp_path / "warehouse.duckdb"))  # not the install-time one
     kept = project / "target" / "partial_parse.msgpack"
 
@@ -120,6 +133,7 @@ def test_only_what_dbt_builds_decides_whether_it_parses_again_not_where_the_ware
     another name is another database name and is parsed again; the same name in another folder (a new
     data dir, another lake catalog) is not (internals/dbt_launcher.keep_parse_across_warehouses)."""
     project, dbt = copy_of_project(tmp_path)
+    parse_as_make_install_does(project, tmp_path / "install" / "warehouse.duckdb")
     said = {}
     for folder, name in (("a", "warehouse"), ("b", "warehouse"), ("b", "other")):
         warehouse = tmp_path / folder / f"{name}.duckdb"

@@ -20,6 +20,16 @@ DAY = "2013-01-04"
 MARTS = ("fct_flights", "agg_daily_carrier_performance", "agg_daily_origin_weather")
 
 
+def lock_is_free(warehouse: Path) -> bool:
+    try:
+        duckdb.connect(str(warehouse), read_only=True).close()
+    except duckdb.IOException as exc:
+        if "Could not set lock" not in str(exc):
+            raise
+        return False
+    return True
+
+
 def test_a_publish_killed_mid_transaction_leaves_the_old_window_and_the_next_run_publishes(env, tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -74,6 +84,9 @@ def test_a_publish_killed_mid_transaction_leaves_the_old_window_and_the_next_run
     wait_until(marker.exists, timeout=300, interval=0.2, what="the publish to be under way")
     os.killpg(run.pid, signal.SIGKILL)
     run.wait(timeout=60)
+    # dbt ran in the CLI's child (its warm dbt process), which may still be dying, its lock held, when the
+    # CLI has been reaped: the check below waits for the kernel to let go of it, as the next run would.
+    wait_until(lambda: lock_is_free(env.duckdb_path), timeout=60, interval=0.2, what="the killed dbt's lock")
 
     assert marts() == old  # the killed publish left nothing of the new window
     con = duckdb.connect(str(env.duckdb_path), read_only=True)

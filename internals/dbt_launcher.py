@@ -172,8 +172,13 @@ def run_cold(argv: list[str]) -> int:
     try:
         cli(args=argv, prog_name="dbt")
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return exit_code_of(exc)
     return 0
+
+
+def exit_code_of(exc: SystemExit) -> int:
+    """The code a process ending with `exc` exits with (click ends every command with sys.exit(code))."""
+    return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
 
 
 def _leave_own_folder_off_sys_path() -> None:
@@ -398,9 +403,7 @@ def _end_untaken() -> None:
         with contextlib.suppress(ProcessLookupError):
             warm.kill()  # it holds nothing: not yet asked for a command
         warm.wait()
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(folder, "dbt.sock"))
-            os.rmdir(folder)
+        _remove_socket(os.path.join(folder, "dbt.sock"))
     _started_early.clear()
 
 
@@ -479,7 +482,7 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
         modules["cli"](args=request["argv"], prog_name="dbt", obj=obj)
         exit_code = 0
     except SystemExit as exc:  # click ends every command with sys.exit(code), as the dbt script does
-        exit_code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        exit_code = exit_code_of(exc)
     except BaseException:  # an interrupt (SIGINT), a failed import or a crash dbt did not handle
         import traceback
 

@@ -15,7 +15,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
-.PHONY: install browser dev demo-data test test-stock test-fast test-e2e lint format bench prod-local clean
+.PHONY: install browser dev demo-data test test-stock test-fast test-e2e lint format bench bench-100 prod-local clean
 
 install: $(VENV)/.installed $(MANIFEST)  ## Reproducible .venv from uv.lock + the dbt manifest; no-op when up to date
 
@@ -86,6 +86,9 @@ format: install
 
 bench: install  ## Speed figures; writes benchmarks/results/latest.md
 	$(BIN)/python benchmarks/run.py
+
+bench-100: install  ## The 100x year (~15 min; its data ~5 min the first time), added to latest.md
+	$(BIN)/python benchmarks/run.py --scales 100 --keep-others
 
 prod-local: install demo-data  ## Code server + webserver + daemon against the local PostgreSQL (deploy/)
 	scripts/prod_local.sh

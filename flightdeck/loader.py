@@ -333,17 +333,23 @@ def load_window(
     # Among valid rows, the first line of each natural key wins; later repeats are duplicates. Only the
     # keys seen more than once (a hash aggregate finds them) are ordered, not the whole window. The key
     # columns are required by the models, so a valid row's key has no NULL and plain equality matches.
+    # The repeated keys first, on their own: most windows have none, and then the second pass over the
+    # window's rows (the join that finds their lines, which on a large window reads the working table back
+    # from DuckDB's temp file) is not run at all.
     key = ", ".join(f'"{k}"' if k != part else "_date" for k in dataset.natural_key)
     con.execute(
-        f"""UPDATE _classified SET outcome = 'duplicate' WHERE rowid IN (
-            SELECT rowid FROM (
-                SELECT c.rowid, row_number() OVER (PARTITION BY {key} ORDER BY c.rowid) AS nth
-                FROM _classified c SEMI JOIN (
-                    SELECT {key} FROM _classified WHERE outcome = 'loaded' GROUP BY ALL HAVING count(*) > 1
-                ) USING ({key})
-                WHERE c.outcome = 'loaded')
-            WHERE nth > 1)"""
+        f"""CREATE OR REPLACE TEMP TABLE _repeated_keys AS
+            SELECT {key} FROM _classified WHERE outcome = 'loaded' GROUP BY ALL HAVING count(*) > 1"""
     )
+    if con.execute("SELECT count(*) FROM _repeated_keys").fetchone()[0]:
+        con.execute(
+            f"""UPDATE _classified SET outcome = 'duplicate' WHERE rowid IN (
+                SELECT rowid FROM (
+                    SELECT c.rowid, row_number() OVER (PARTITION BY {key} ORDER BY c.rowid) AS nth
+                    FROM _classified c SEMI JOIN _repeated_keys USING ({key})
+                    WHERE c.outcome = 'loaded')
+                WHERE nth > 1)"""
+        )
 
     def gate_and_write() -> dict[dt.date, PartitionLoad]:
         loads = _count_and_gate(con, dataset, files, window, gates, list(key_columns), problems)

@@ -190,6 +190,25 @@ def test_a_failing_dbt_test_publishes_nothing_and_the_fixed_window_publishes(env
     assert DAY not in failed_partitions(instance, fct)
 
 
+def test_a_repeated_flight_in_the_marts_fails_their_uniqueness_test_and_publishes_nothing(env, instance):
+    """fct_flights' uniqueness is tested on the columns its flight_id is made of: a flight twice in the
+    window (written around the loader, which never loads a key twice) fails the build by that test's name,
+    and readers keep the last good window."""
+    load_reference(instance)
+    assert run_job("flights_pipeline", instance, partition=DAY).success
+    published = mart_contents(env, DAY)
+    con = duckdb.connect(str(env.duckdb_path))
+    con.execute("INSERT INTO raw.flights SELECT * FROM raw.flights LIMIT 1")
+    con.close()
+    # The mart alone, as the UI's Materialize on it: a run of raw/flights would replace the partition.
+    fct_flights = [dg.AssetKey(["marts", "fct_flights"])]
+    result = run_job("flights_pipeline", instance, partition=DAY, asset_selection=fct_flights)
+    assert not result.success
+    message = failure_messages(result)
+    assert "unique_combination_of_columns_fct_flights_flight_date__carrier__flight__origin" in message
+    assert mart_contents(env, DAY) == published
+
+
 def test_a_daily_runs_dbt_tests_read_its_window_only_and_a_full_build_reads_everything(
     env, instance, tmp_path
 ):

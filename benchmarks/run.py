@@ -233,7 +233,7 @@ def bench_scale(
     def plain():
         env = env_for(data, home)
         wall, peak, rows = run([str(BIN / "python"), "benchmarks/plain_duckdb.py", str(data)], env)
-        figures["rows_plain"] = int(rows)  # the rows of its fct_flights: the year's
+        figures["rows_year"] = int(rows)  # its fct_flights' rows: the year's (the load's count, when run)
         return wall, peak
 
     work: dict[tuple[str, str], list[float]] = {}
@@ -391,8 +391,6 @@ def bench_scale(
         figures["stock_over_ranged"] = statistics.median(
             s[0] / r[0] for r, s in zip(samples["ranged"], samples["ranged_stock"], strict=True)
         )
-    rows_plain = figures.pop("rows_plain")
-    figures.setdefault("rows_year", rows_plain)
     # The ratio of each turn's pair (plain, ranged measured one after the other), then their median.
     figures["ranged_over_plain"] = statistics.median(
         r[0] / p[0] for p, r in zip(samples["plain"], samples["ranged"], strict=True)
@@ -602,12 +600,13 @@ def main() -> None:
                 )
             )
             print(json.dumps(results[-1]), flush=True)
-    if args.keep_others:
+    sensor = None
+    if args.keep_others and previous:
         measured = {r["scale"] for r in results}
-        kept = [r for r in previous.get("scales", []) if r["scale"] not in measured]
+        kept = [r for r in previous["scales"] if r["scale"] not in measured]
         results = sorted(kept + results, key=lambda r: r["scale"])
         sensor = previous["sensor"]
-    else:
+    if sensor is None:
         sensor = sensor_latency.measure(prepare(1), initial_days=3, drops=args.sensor_drops)
         if stream_latency.redis_reachable():
             sensor |= stream_latency.measure(prepare(1), events_timed=args.stream_events)

@@ -330,12 +330,10 @@ def load_window(
         f"(SELECT c.*, fr.filename, fr.file_date, {line_number} AS line_number "
         "FROM _classified c JOIN _first_rows fr USING (file_index))"
     )
-    # Among valid rows, the first line of each natural key wins; later repeats are duplicates. Only the
-    # keys seen more than once (a hash aggregate finds them) are ordered, not the whole window. The key
-    # columns are required by the models, so a valid row's key has no NULL and plain equality matches.
-    # The repeated keys first, on their own: most windows have none, and then the second pass over the
-    # window's rows (the join that finds their lines, which on a large window reads the working table back
-    # from DuckDB's temp file) is not run at all.
+    # Among valid rows, the first line of each natural key wins; later repeats are duplicates. The keys
+    # seen more than once (a hash aggregate) are found first: most windows have none, and then the second
+    # pass over the window's rows, which orders only those keys' rows, is not run at all. The key columns
+    # are required by the models, so a valid row's key has no NULL and plain equality matches.
     key = ", ".join(f'"{k}"' if k != part else "_date" for k in dataset.natural_key)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _repeated_keys AS

@@ -17,7 +17,7 @@ import pytest
 from flightdeck import lake, loader, settings
 from tests.celery_workers import BIN, BROKER, purge_default_queue, requires_rabbitmq, start_worker
 from tests.conftest import ROOT
-from tests.dagster_dev import stop_process_group
+from tests.dagster_dev import stop_process_group, wait_until
 from tests.lake_fixtures import lake_query
 from tests.postgres import requires_postgres
 
@@ -67,12 +67,13 @@ PUBLISHING = ("dbt publish", "dbt")  # the lock labels that include the publish 
 @pytest.mark.slow
 @requires_rabbitmq
 @requires_postgres
-def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, tmp_path):
+def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, catalog, tmp_path):
     """Two backfills at once on the lake, on the scale-out path (FLIGHTDECK_EXECUTOR=celery, two workers,
     each with a local folder of its own as two hosts have, so no file lock is shared): their loading steps
-    run on the two workers at the same time (each commit takes the table's commit lock in the catalog),
-    dbt's publishes one after the other (the lake's publish lock), and every day is in raw and the marts
-    once."""
+    run on the two workers at the same time (each commit takes the table's commit lock in the catalog;
+    the test holds that lock until both steps have started, so on a busy machine too a short step cannot
+    end before the other starts), dbt's publishes one after the other (the lake's publish lock), and
+    every day is in raw and the marts once."""
     env = {**os.environ, "FLIGHTDECK_EXECUTOR": "celery", "FLIGHTDECK_CELERY_BROKER_URL": BROKER,
            "DAGSTER_HOME": str(tmp_path / "home"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
     purge_default_queue()
@@ -84,10 +85,25 @@ def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, tmp
             folder.mkdir()
             own_files = {"FLIGHTDECK_DUCKDB_PATH": str(folder / "warehouse.duckdb")}  # this "host"'s
             workers.append(start_worker(name, env | own_files, folder))
-        two_ranged_backfills_at_once(tmp_path / "home", env)
+        holder = hold_commit_lock(catalog, "raw.flights")
+        workers.append((holder, None))
+
+        def release_once_both_load():
+            wait_until(
+                lambda: len(runs_that_started(tmp_path / "home", "raw__flights")) == 2,
+                timeout=240,
+                what="both loading steps started",
+            )
+            holder.kill()
+
+        two_ranged_backfills_at_once(tmp_path / "home", env, while_running=release_once_both_load)
     finally:
         for worker, log in workers:
-            stop_process_group(worker, log)
+            if log is None:
+                worker.kill()
+                worker.wait()
+            else:
+                stop_process_group(worker, log)
 
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         loads = []  # (pid, started, finished) of each run's raw/flights step
@@ -116,6 +132,42 @@ def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, tmp
     assert first[1] <= second[0], f"two dbt publishes overlapped: {dbt_holds}"
     assert not list(tmp_path.rglob("*.dbt.lock*"))  # the lock is the lake's, not a file of one host
     assert_every_day_landed_once(on_lake)
+
+
+# Holds a table's commit lock on the lake (lake.commit_lock) until killed.
+HOLD_COMMIT_LOCK = """
+import sys, time
+from flightdeck import lake
+with lake.commit_lock(sys.argv[1], sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(300)
+"""
+
+
+def hold_commit_lock(catalog: str, name: str) -> subprocess.Popen:
+    """A process holding the commit lock of the lake's table `name`, as a writer on another host would."""
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_COMMIT_LOCK, catalog, name], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def runs_that_started(home, step_key: str) -> list[str]:
+    """The runs of the instance at `home` in which the step `step_key` has started."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return [
+            run.run_id
+            for run in instance.get_runs()
+            if any(
+                e.dagster_event
+                and e.step_key == step_key
+                and e.dagster_event.event_type_value == "STEP_START"
+                for e in instance.all_logs(run.run_id)
+            )
+        ]
 
 
 # Holds the lake's locks named after the catalog (the publish lock when none is named) until killed.

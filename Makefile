@@ -57,11 +57,11 @@ dev: install demo-data  ## Dagster UI on http://127.0.0.1:3000 with sensors and 
 	FLIGHTDECK_WEATHER_API_URL=http://127.0.0.1:$(WEATHER_API_PORT) DAGSTER_HOME=$(DAGSTER_HOME_DIR) \
 	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-# Three workers on two cores, one test file each at a time: most end-to-end time is waiting on sensors,
-# daemons and a schedule's minute, so a third worker fills the idle core. The end-to-end tests wait for
+# Four workers on two cores, one test file each at a time: most end-to-end time is waiting on sensors,
+# daemons and a schedule's minute, so the extra workers fill the idle cores. The end-to-end tests wait for
 # what they need (a lock met, a run finished) rather than a fixed time, so a busy machine slows them only.
 test: install browser  ## Every test, the browser tests included, then the core ones on the stock path
-	$(BIN)/pytest -n 3 --dist loadfile
+	$(BIN)/pytest -n 4 --dist loadfile
 	$(MAKE) --no-print-directory test-stock
 
 # The core pipeline tests (end to end through the marts, idempotency, quarantine, ranged windows) once more with
@@ -69,8 +69,9 @@ test: install browser  ## Every test, the browser tests included, then the core 
 STOCK_PATH := FLIGHTDECK_MARK_FAILED_PARTITIONS=false FLIGHTDECK_DBT_WITHOUT_CORE=false \
   FLIGHTDECK_WARM_DBT=false FLIGHTDECK_GC_PAUSE=false FLIGHTDECK_BATCHED_EVENT_LOG=false
 STOCK_TESTS := tests/test_pipeline.py tests/test_quarantine.py
+# Spread test by test over three workers (two files would keep a third idle; they share no module fixture).
 test-stock: install  ## The core pipeline tests with every part of internals/ off
-	env $(STOCK_PATH) $(BIN)/pytest -n 2 --dist loadfile $(STOCK_TESTS)
+	env $(STOCK_PATH) $(BIN)/pytest -n 3 --dist load $(STOCK_TESTS)
 
 test-e2e: install browser  ## Only the tests that start dagster dev and a browser
 	$(BIN)/pytest -n 2 --dist loadfile -m slow

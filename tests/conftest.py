@@ -77,7 +77,7 @@ _prepare_demo_data()
 
 
 def pytest_collection_modifyitems(config, items):
-    """The files holding end-to-end tests first: `--dist loadfile` hands whole files to the two workers in
+    """The files holding end-to-end tests first: `--dist loadfile` hands whole files to the workers in
     collection order, and long files handed out last would leave one worker alone at the end."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)  # stable: each file keeps its order

@@ -78,15 +78,14 @@ def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, cat
            "DAGSTER_HOME": str(tmp_path / "home"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
     purge_default_queue()
     (tmp_path / "home").mkdir()  # the workers read the instance too
-    workers = []
+    workers, holder = [], None
     try:
         for name in ("lake-worker-a", "lake-worker-b"):
             folder = tmp_path / name
             folder.mkdir()
             own_files = {"FLIGHTDECK_DUCKDB_PATH": str(folder / "warehouse.duckdb")}  # this "host"'s
             workers.append(start_worker(name, env | own_files, folder))
-        holder = hold_commit_lock(catalog, "raw.flights")
-        workers.append((holder, None))
+        holder = holding(HOLD_COMMIT_LOCK, catalog, "raw.flights")
 
         def release_once_both_load():
             wait_until(
@@ -98,12 +97,11 @@ def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, cat
 
         two_ranged_backfills_at_once(tmp_path / "home", env, while_running=release_once_both_load)
     finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
         for worker, log in workers:
-            if log is None:
-                worker.kill()
-                worker.wait()
-            else:
-                stop_process_group(worker, log)
+            stop_process_group(worker, log)
 
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         loads = []  # (pid, started, finished) of each run's raw/flights step
@@ -134,7 +132,7 @@ def test_two_celery_workers_write_two_backfills_to_the_lake_at_once(on_lake, cat
     assert_every_day_landed_once(on_lake)
 
 
-# Holds a table's commit lock on the lake (lake.commit_lock) until killed.
+# Holds a table's commit lock on the lake (lake.commit_lock) until killed (run by `holding`).
 HOLD_COMMIT_LOCK = """
 import sys, time
 from flightdeck import lake
@@ -142,17 +140,6 @@ with lake.commit_lock(sys.argv[1], sys.argv[2]):
     print("held", flush=True)
     time.sleep(300)
 """
-
-
-def hold_commit_lock(catalog: str, name: str) -> subprocess.Popen:
-    """A process holding the commit lock of the lake's table `name`, as a writer on another host would."""
-    import sys
-
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_COMMIT_LOCK, catalog, name], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout.readline().strip() == "held"
-    return holder
 
 
 def runs_that_started(home, step_key: str) -> list[str]:
@@ -183,19 +170,20 @@ with lake_dbt_lock(sys.argv[1], names, {"run": run, "step": "daily_dbt_models"},
 """
 
 
-def hold_lake_locks(catalog: str, *names: str, run: str = "run-on-host-a") -> subprocess.Popen:
-    """A process (as on another host: nothing on disk in common) holding the lake's locks `names`."""
+def holding(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A process (as on another host: nothing on disk in common) running a HOLD_* script, once it holds."""
     import sys
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LAKE_DBT_LOCK, catalog, *names],
-        cwd=ROOT,
-        env={**os.environ, "HOLDER_RUN": run},
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", script, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
     )
     assert holder.stdout.readline().strip() == "held"
     return holder
+
+
+def hold_lake_locks(catalog: str, *names: str, run: str = "run-on-host-a") -> subprocess.Popen:
+    """A process holding the lake's dbt locks `names` (the publish lock when none is named)."""
+    return holding(HOLD_LAKE_DBT_LOCK, catalog, *names, env={**os.environ, "HOLDER_RUN": run})
 
 
 @requires_postgres

@@ -14,7 +14,7 @@ import dagster as dg
 
 from assets.common.partitions import DAILY_PARTITIONS, window_dates
 from assets.common.policies import OWNERS, RANGED_BACKFILL, within_step_timeout
-from flightdeck import flight_events
+from flightdeck import cpu_share, flight_events
 from flightdeck.datasets import DAILY_DATASETS
 from flightdeck.dbt_args import build_args, build_errors, mentions_lock_conflict, window_env, window_vars
 from flightdeck.sql_validation import compile_model
@@ -53,6 +53,9 @@ class FlightdeckDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = FlightdeckDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+DUCKDB_THREADS_ENV = "FLIGHTDECK_DUCKDB_THREADS"
+
+
 def run_dbt_build(
     context: dg.AssetExecutionContext,
     dbt: FlightdeckDbtCli,
@@ -64,6 +67,9 @@ def run_dbt_build(
     gives dbt's process the environment that finds it."""
     # The run's id names the lake's publish snapshot (publish_marts.sql; lake_rollback undoes by it).
     env = window_env(dbt_vars) | {"FLIGHTDECK_RUN_ID": context.run_id}
+    threads = cpu_share.threads()  # the step's part of the host's cores, for dbt's whole run
+    if threads is not None:
+        env[DUCKDB_THREADS_ENV] = str(threads)  # set by macros/share_host_cores.sql
     with publish_lock or contextlib.nullcontext({}) as gate_env:
         invocation = dbt.cli_with_env(build_args(), env | gate_env, context=context, raise_on_error=False)
         with within_step_timeout(invocation.process.terminate, "dbt build"):
@@ -163,7 +169,7 @@ def daily_dbt_models(
     # internals/dbt_launcher.py), so builds of other windows run side by side until then. Without the
     # launcher dbt cannot be stopped there: the publish lock is taken first.
     gated = warehouse.is_lake and dbt.uses_launcher
-    with warehouse.dbt_lock(context, window, publish=not gated):
+    with warehouse.dbt_lock(context, window, publish=not gated), warehouse.cpu_share():
         with warehouse.connect() as con:
             for dataset in DAILY_DATASETS:  # DDL that retries its own conflicts on the lake
                 ensure_dataset_tables(

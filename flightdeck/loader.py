@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 import pandera.pandas as pa
 
-from flightdeck import lake
+from flightdeck import cpu_share, lake
 from flightdeck.landing import LandingFile
 from flightdeck.sql_validation import CompiledColumn, any_failure_sql, compile_model, failure_reasons_sql
 from flightdeck.warehouse_ddl import ensure_dataset_tables
@@ -267,6 +267,7 @@ def load_window(
     problems = dict(file_problems or {})
 
     csvs, parquets = _by_format(files)
+    cpu_share.fit_threads(con)  # the window's scan: the heavy statement before the commit
     if files:
         try:
             con.execute(_classify_sql(dataset, columns, csvs, parquets))
@@ -350,6 +351,7 @@ def load_window(
         )
 
     def gate_and_write() -> dict[dt.date, PartitionLoad]:
+        cpu_share.fit_threads(con)  # the others working now, once this writer's turn came
         loads = _count_and_gate(con, dataset, files, window, gates, list(key_columns), problems)
         accepted = [load.partition_date for load in loads.values() if not load.rejected]
         # The accepted partitions as literals: a constant list filters the window's rows without a join (a

@@ -31,7 +31,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from flightdeck import lake, settings
+from flightdeck import cpu_share, lake, settings
 from flightdeck.backoff import backoff_delay, wait_for
 
 WRITER_POOL = "duckdb_writer"
@@ -185,6 +185,15 @@ def lake_dbt_lock(
         yield
 
 
+@contextmanager
+def _waiting_aside(lock: contextlib.AbstractContextManager[None]) -> Iterator[None]:
+    """Enter `lock` with this process's share of the cores given up while it waits (cpu_share.aside)."""
+    with contextlib.ExitStack() as held:
+        with cpu_share.aside():
+            held.enter_context(lock)
+        yield
+
+
 def _holder(context) -> dict[str, str]:
     """Who holds a lock: the run and the step (an asset's, a check's or an op's context)."""
     op = getattr(context, "op_execution_context", context)
@@ -244,11 +253,22 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 allow_retries=False,
             )
 
-    def writer(self, context) -> contextlib.AbstractContextManager[None]:
+    @contextmanager
+    def writer(self, context) -> Iterator[None]:
         """The warehouse's writer lock for the rest of a step (module docstring). On a DuckLake, up to
-        `writers` steps of this host write at once."""
+        `writers` steps of this host write at once, each with its share of the host's cores."""
         slots = self.writers if self.is_lake else 1
-        return writer_lock(Path(self.path), _holder(context), _step_timeout(), log=context.log, slots=slots)
+        holder, timeout = _holder(context), _step_timeout()
+        with writer_lock(Path(self.path), holder, timeout, log=context.log, slots=slots), self.cpu_share():
+            yield
+
+    def cpu_share(self) -> contextlib.AbstractContextManager[None]:
+        """On a DuckLake, a share of this host's cores for the block (flightdeck/cpu_share.py): the
+        connections it opens, and the statements that fit their threads, divide the cores with the other
+        steps working the lake on this host. Nothing on the DuckDB file, written by one step at a time."""
+        if not self.is_lake:
+            return contextlib.nullcontext()
+        return cpu_share.share(Path(self.path).with_name(f"{Path(self.path).name}.cpu"))
 
     def dbt_lock(
         self, context, window: tuple, publish: bool = True
@@ -285,7 +305,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         nothing on the DuckDB file, whose writer lock already admits one writer."""
         if not self.is_lake:
             return contextlib.nullcontext()
-        return lake.commit_lock(settings.get(settings.DUCKLAKE_CATALOG), name)
+        return _waiting_aside(lake.commit_lock(settings.get(settings.DUCKLAKE_CATALOG), name))
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -300,6 +320,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 self.memory_limit,
             )
             try:
+                cpu_share.fit_threads(con)
                 yield con
             finally:
                 con.close()

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import dagster as dg
 import pytest
 
-from flightdeck import lake, loader, settings
+from flightdeck import cpu_share, lake, loader, settings
 from tests.celery_workers import BIN, BROKER, purge_default_queue, requires_rabbitmq, start_worker
 from tests.conftest import ROOT
 from tests.dagster_dev import stop_process_group, wait_until
@@ -360,17 +360,23 @@ def test_builds_of_two_months_run_side_by_side_and_publish_one_after_the_other(o
     ) == [(0,)]
 
 
-def dbt_temp_directory(run_id: str) -> str:
-    """The folder the run's dbt build set DuckDB to spill to, from its invocation's dbt log."""
+def dbt_setting(run_id: str, name: str) -> str:
+    """What the run's dbt build set DuckDB's setting `name` to (macros of on-run-start), from its
+    invocation's dbt log."""
     import json
 
     [folder] = (ROOT / "dbt_project" / "target").glob(f"daily_dbt_models-{run_id[:7]}-*")
     for line in (folder / "dbt.log").read_text().splitlines():
         event = json.loads(line)
         sql = event["data"].get("sql", "") if event["info"]["name"] == "SQLQuery" else ""
-        if "set temp_directory" in sql:
-            return sql.split("set temp_directory = '")[1].split("'")[0]
-    raise AssertionError(f"the dbt build of run {run_id} set no temp_directory")
+        if f"set {name} = " in sql:
+            return sql.split(f"set {name} = ")[1].split(";")[0].strip().strip("'")
+    raise AssertionError(f"the dbt build of run {run_id} set no {name}")
+
+
+def dbt_temp_directory(run_id: str) -> str:
+    """The folder the run's dbt build set DuckDB to spill to."""
+    return dbt_setting(run_id, "temp_directory")
 
 
 def runs_waiting_to_publish(home) -> list[str]:
@@ -535,3 +541,57 @@ def test_a_commit_that_loses_to_another_writer_s_is_written_again(on_lake, monke
     assert len(results) == 2
     assert conflicts and all(real_is_conflict(exc) for exc in conflicts)
     assert_loaded_once(on_lake, day, audited=3)
+
+
+# Holds a share of this host's cores for the lake warehouse of the environment, as a step working it.
+HOLD_A_CPU_SHARE = """
+import time
+from flightdeck import settings
+from resources.warehouse import DuckDBWarehouse
+with DuckDBWarehouse(path=settings.get(settings.DUCKDB_PATH), kind="ducklake").cpu_share():
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@requires_postgres
+def test_steps_working_the_lake_at_once_divide_the_host_s_cores(on_lake):
+    """Two steps of one host working the lake at once each run DuckDB with half the host's cores
+    (flightdeck/cpu_share.py): the loader before its scan and its write, dbt for its build; alone again,
+    a step gets every core."""
+    from flightdeck.datasets import FLIGHTS
+    from resources.warehouse import DuckDBWarehouse
+    from tests.runs import load_reference, run_job
+
+    cores = cpu_share.host_cores()
+    other = holding(HOLD_A_CPU_SHARE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        with dg.instance_for_test() as instance:
+            load_reference(instance)
+            result = run_job("flights_pipeline", instance, partition="2013-01-03")
+            assert result.success
+            assert dbt_setting(result.run_id, "threads") == str(max(1, cores // 2))
+
+        from assets.common.gated_load import contract_checked_files
+        from resources.landing import LandingArea
+
+        day = dt.date(2013, 1, 4)
+        files, problems = contract_checked_files(
+            LandingArea(data_dir=str(on_lake.root)), FLIGHTS, (day, day), "t"
+        )
+        gates = loader.Gates(max_quarantine_rate=0.01, min_volume_fraction=0.5)
+        warehouse = DuckDBWarehouse(
+            path=str(on_lake.duckdb_path), kind="ducklake", lake_data_path=str(on_lake.root / "lake")
+        )
+        with warehouse.cpu_share(), warehouse.connect() as con:
+            assert con.execute("SELECT current_setting('threads')").fetchone() == (max(1, cores // 2),)
+            con.execute(f"SET threads = {cores + 1}")  # as a connection opened before the other began
+            loader.load_window(con, FLIGHTS, files, (day, day), "t", gates, [], problems)
+            assert con.execute("SELECT current_setting('threads')").fetchone() == (max(1, cores // 2),)
+            other.kill()
+            other.wait()
+            loader.load_window(con, FLIGHTS, files, (day, day), "t", gates, [], problems)
+            assert con.execute("SELECT current_setting('threads')").fetchone() == (cores,)
+    finally:
+        other.kill()
+        other.wait()

@@ -53,9 +53,6 @@ class FlightdeckDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = FlightdeckDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-DUCKDB_THREADS_ENV = "FLIGHTDECK_DUCKDB_THREADS"
-
-
 def run_dbt_build(
     context: dg.AssetExecutionContext,
     dbt: FlightdeckDbtCli,
@@ -64,13 +61,16 @@ def run_dbt_build(
     publish_lock: contextlib.AbstractContextManager[dict[str, str]] | None = None,
 ) -> Iterator[Any]:
     """`dbt build` of the window; `publish_lock` (a gate, see daily_dbt_models) is held around it and
-    gives dbt's process the environment that finds it."""
+    gives dbt's process the environment that finds it. While dbt runs, the step holds its share of the
+    host's cores (DuckDBWarehouse.cpu_share): dbt gets its part at its start, and through the gate,
+    before each model and at the publish (internals/dbt_launcher.py, gate_callback)."""
     # The run's id names the lake's publish snapshot (publish_marts.sql; lake_rollback undoes by it).
     env = window_env(dbt_vars) | {"FLIGHTDECK_RUN_ID": context.run_id}
-    threads = cpu_share.threads()  # the step's part of the host's cores, for dbt's whole run
-    if threads is not None:
-        env[DUCKDB_THREADS_ENV] = str(threads)  # set by macros/share_host_cores.sql
-    with publish_lock or contextlib.nullcontext({}) as gate_env:
+    # The share is let go before the publish lock: the next build to publish gets its part without it.
+    with publish_lock or contextlib.nullcontext({}) as gate_env, warehouse.cpu_share():
+        threads = cpu_share.threads()
+        if threads is not None:
+            env[dbt_launcher.THREADS_ENV] = str(threads)  # set by macros/share_host_cores.sql
         invocation = dbt.cli_with_env(build_args(), env | gate_env, context=context, raise_on_error=False)
         with within_step_timeout(invocation.process.terminate, "dbt build"):
             yield from invocation.stream()
@@ -169,14 +169,16 @@ def daily_dbt_models(
     # internals/dbt_launcher.py), so builds of other windows run side by side until then. Without the
     # launcher dbt cannot be stopped there: the publish lock is taken first.
     gated = warehouse.is_lake and dbt.uses_launcher
-    with warehouse.dbt_lock(context, window, publish=not gated), warehouse.cpu_share():
+    with warehouse.dbt_lock(context, window, publish=not gated):
         with warehouse.connect() as con:
             for dataset in DAILY_DATASETS:  # DDL that retries its own conflicts on the lake
                 ensure_dataset_tables(
                     con, dataset.name, compile_model(dataset.model), dataset.partition_column
                 )
             flight_events.ensure_tables(con)  # the live mart's source, before any event arrived
-        publish_lock = dbt_launcher.gate(lambda: warehouse.publish_lock(context)) if gated else None
+        publish_lock = (
+            dbt_launcher.gate(lambda: warehouse.publish_lock(context), cpu_share.threads) if gated else None
+        )
         yield from run_dbt_build(context, dbt, window_vars(*window), warehouse, publish_lock)
 
 

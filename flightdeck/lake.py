@@ -23,6 +23,7 @@ import os
 import platform
 import re
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -185,6 +186,35 @@ def connect(
         con.close()
         raise type(exc)(redact(str(exc))) from None
     return con
+
+
+class SharedInstance:
+    """One DuckDB with the lake attached (`open_instance()`, on first use), handing out a cursor per
+    connection: a connection of its own (its transactions, temp tables, `USE`) to the same instance.
+
+    Why: each new DuckDB instance loads the lake's two extensions again, verifying their signatures, and
+    attaches the catalog anew, a fixed cost that a run paid at every connection its steps opened. The
+    warehouse resource keeps one for the life of a run's resources (DuckDBWarehouse.setup_for_execution
+    to teardown_after_execution), so no process holds a catalog session or a buffer cache beyond a run
+    or a sensor's evaluation. A process forked from the owner opens its own."""
+
+    def __init__(self, open_instance: Callable[[], duckdb.DuckDBPyConnection]) -> None:
+        self._open, self._instance, self._pid = open_instance, None, None
+        self._lock = threading.Lock()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._instance is None or self._pid != os.getpid():
+                self._instance, self._pid = self._open(), os.getpid()
+            con = self._instance.cursor()
+        con.execute(f"USE {ALIAS}")
+        return con
+
+    def close(self) -> None:
+        with self._lock:
+            if self._instance is not None and self._pid == os.getpid():
+                self._instance.close()
+            self._instance = self._pid = None
 
 
 # DuckDB's words when the lake's first ATTACH could not create the catalog's tables.

@@ -2,7 +2,8 @@
 
 For a window of partitions (one day, or a whole year in one ranged run):
 1. in one pass, every file is scanned by DuckDB as text (no sniffing: ~27 ms a file saved) and every
-   row typed and checked against the pandera model compiled to SQL, plus the partition-date rule;
+   row typed and checked against the pandera model compiled to SQL, plus the partition-date rule (a
+   month of files per statement while the step shares the host's cores with others, `_classify`);
    malformed lines are captured by DuckDB's reject store with their line numbers;
 2. repeated natural keys keep their first line and count the others as duplicates;
 3. every partition is counted and gated on its own (reconciliation, quarantine rate, volume against
@@ -155,8 +156,11 @@ def _paths(files: list[LandingFile]) -> str:
     return "[" + ", ".join(f"'{f.path}'" for f in files) + "]"
 
 
-def _scan_sql(csvs: list[LandingFile], parquets: list[LandingFile], columns: list[CompiledColumn]) -> str:
-    """One scan of all files, every column as text, with the file's index in `csvs + parquets`.
+def _scan_sql(
+    csvs: list[LandingFile], parquets: list[LandingFile], columns: list[CompiledColumn], first_index: int = 0
+) -> str:
+    """One scan of all files, every column as text, with the file's index in `csvs + parquets` plus
+    `first_index` (the scan's first file's index in the window, when the window is scanned in chunks).
 
     The index, not the name: a name per row is a string to carry through every later step, 3.4M times on
     the 10x year; the index is an integer, and the file's name and date are looked up by it.
@@ -172,26 +176,56 @@ def _scan_sql(csvs: list[LandingFile], parquets: list[LandingFile], columns: lis
             "compression='auto'"
         )
         parts.append(
-            f"SELECT {text_cols}, file_index::INTEGER AS file_index FROM read_csv({_paths(csvs)}, {options})"
+            f"SELECT {text_cols}, file_index::INTEGER + {first_index} AS file_index "
+            f"FROM read_csv({_paths(csvs)}, {options})"
         )
     if parquets:
         as_text = ", ".join(f'CAST("{n}" AS VARCHAR) AS "{n}"' for n in names)
-        offset = f"file_index::INTEGER + {len(csvs)} AS file_index"  # indexes continue after the CSVs'
+        offset = f"file_index::INTEGER + {first_index + len(csvs)} AS file_index"  # after the CSVs'
         parts.append(
             f"SELECT {text_cols}, file_index FROM (SELECT {as_text}, {offset} FROM read_parquet({_paths(parquets)}))"
         )
     return " UNION ALL ".join(parts)
 
 
-def _classify_sql(
+# Files per statement of a window's scan while this process shares the host's cores with other steps
+# (flightdeck/cpu_share.py): DuckDB's threads can change only between statements, so a year's scan in one
+# statement would keep the share it started with for its whole length, all the cores if it started first.
+SHARED_SCAN_CHUNK_FILES = 31
+
+
+def _classify(
+    con: duckdb.DuckDBPyConnection,
     dataset: DailyDataset,
     columns: list[CompiledColumn],
-    csvs: list[LandingFile],
-    parquets: list[LandingFile],
+    files: list[LandingFile],
+) -> None:
+    """The one pass: `_classified` holds every row of `files` (CSVs first, as `_by_format` orders them),
+    typed and checked, in the files' order. One statement, or chunks of files in order while this
+    process shares the host's cores, each with the threads its share gives at its start."""
+    _forget_rejects(con)
+    chunk = len(files) if cpu_share.threads() is None else SHARED_SCAN_CHUNK_FILES
+    for start in range(0, len(files), chunk):
+        cpu_share.fit_threads(con)
+        select = _classify_sql(dataset, columns, files, start, start + chunk)
+        # Appended in order: rowids keep following the lines, chunk after chunk.
+        into = "CREATE OR REPLACE TEMP TABLE _classified AS " if start == 0 else "INSERT INTO _classified "
+        con.execute(into + select)
+
+
+def _forget_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop DuckDB's reject store: it keeps every scan's malformed lines for the connection's life, and
+    only the window's own scan may count (a failed scan and the probes after it saw them too)."""
+    con.execute("DROP TABLE IF EXISTS _rejects")
+    con.execute("DROP TABLE IF EXISTS _reject_scans")
+
+
+def _classify_sql(
+    dataset: DailyDataset, columns: list[CompiledColumn], files: list[LandingFile], first: int, end: int
 ) -> str:
-    """The one pass: scan every file as text, type and check each row, keep the typed row."""
+    """The SELECT that scans `files[first:end]` as text, types and checks each row, keeps the typed row."""
     part = dataset.partition_column
-    files = csvs + parquets
+    csvs, parquets = _by_format(files[first:end])
     # A file's date by its index, in the scan's own projection (a join there would not keep row order).
     file_dates = "[" + ", ".join(f"DATE '{f.partition_date}'" for f in files) + "]"
     typed_cols = ", ".join(f"{c.typed_expr} AS {c.typed_name}" for c in columns)
@@ -210,15 +244,15 @@ def _classify_sql(
     # follows the lines. Reasons and original values are built only for invalid rows: most rows are
     # valid, and building a list per row costs more than all the checks themselves. The file's date
     # serves the checks only; the few rows that need it later (quarantined ones) look it up by file_index.
-    return f"""CREATE OR REPLACE TEMP TABLE _classified AS
-        WITH scanned AS ({_scan_sql(csvs, parquets, columns)}),
+    return f"""SELECT * FROM (
+        WITH scanned AS ({_scan_sql(csvs, parquets, columns, first)}),
         typed AS (SELECT *, {file_dates}[file_index + 1] AS file_date, {typed_cols} FROM scanned),
         checked AS (SELECT *, {row_date} AS _date, {invalid} AS _invalid FROM typed)
         SELECT {typed_out}, _date, file_index,
                CASE WHEN _invalid THEN {reasons} END AS reasons,
                CASE WHEN _invalid THEN to_json(struct_pack({as_text}))::VARCHAR END AS original_values,
                CAST(CASE WHEN _invalid THEN 'invalid' ELSE 'loaded' END AS {OUTCOME}) AS outcome
-        FROM checked"""
+        FROM checked)"""
 
 
 def _unreadable_files(
@@ -267,10 +301,9 @@ def load_window(
     problems = dict(file_problems or {})
 
     csvs, parquets = _by_format(files)
-    cpu_share.fit_threads(con)  # the window's scan: the heavy statement before the commit
     if files:
         try:
-            con.execute(_classify_sql(dataset, columns, csvs, parquets))
+            _classify(con, dataset, columns, csvs + parquets)
         except duckdb.InterruptException:
             raise
         except duckdb.Error:
@@ -283,9 +316,10 @@ def load_window(
                 problems[f.partition_date] = (str(f.path), f"unreadable: {described}")
             csvs, parquets = _by_format([f for f in files if f not in broken])
             if csvs or parquets:
-                con.execute(_classify_sql(dataset, columns, csvs, parquets))
+                _classify(con, dataset, columns, csvs + parquets)
     files = csvs + parquets
     if not files:  # nothing readable in the window: a working table of the right shape, with no rows
+        _forget_rejects(con)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _classified AS SELECT "
             + ", ".join(f'NULL::{c.sql_type} AS "{c.name}"' for c in columns)
@@ -301,17 +335,19 @@ def load_window(
             "INSERT INTO _files VALUES",
             [(i, str(f.path), f.partition_date, f.sha256) for i, f in enumerate(files)],
         )
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_rejects'").fetchone()[0]:
+    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_rejects'").fetchone()[0]:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _rejects (file_id UBIGINT, line UBIGINT, csv_line VARCHAR, error_message VARCHAR)"
+            """CREATE OR REPLACE TEMP TABLE _malformed AS
+               SELECT f.file_index, r.line::BIGINT AS line_number, r.csv_line, r.error_message,
+                      row_number() OVER (PARTITION BY f.file_index ORDER BY r.line) - 1 AS nth
+               FROM _rejects r JOIN _reject_scans s USING (scan_id, file_id)
+               JOIN _files f ON f.filename = s.file_path"""
         )
-        con.execute("CREATE OR REPLACE TEMP TABLE _reject_scans (file_id UBIGINT, file_path VARCHAR)")
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _malformed AS
-           SELECT f.file_index, r.line::BIGINT AS line_number, r.csv_line, r.error_message,
-                  row_number() OVER (PARTITION BY f.file_index ORDER BY r.line) - 1 AS nth
-           FROM _rejects r JOIN _reject_scans s USING (file_id) JOIN _files f ON f.filename = s.file_path"""
-    )
+    else:  # no CSV scanned, no reject store (not made here: a later scan refuses a store it did not make)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _malformed (file_index INTEGER, line_number BIGINT, "
+            "csv_line VARCHAR, error_message VARCHAR, nth BIGINT)"
+        )
     # A row's ordinal in its file is its rowid minus its file's first rowid (files are scanned one after
     # another): a hash join, where row_number() would sort the whole window. Its line = ordinal + 1
     # (header) + the malformed lines before it; parquet has no lines, there it is the ordinal + 1 too.

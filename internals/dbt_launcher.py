@@ -52,6 +52,8 @@ from pathlib import Path
 
 SOCKET_ENV = "FLIGHTDECK_DBT_WARM_SOCKET"
 GATE_ENV = "FLIGHTDECK_DBT_GATE"
+# DuckDB's threads for dbt, the dbt step's part of the host's cores (macros/share_host_cores.sql).
+THREADS_ENV = "FLIGHTDECK_DUCKDB_THREADS"
 # What dbt_project/macros/publish_marts.sql logs (dbt's JinjaLogInfo event) before anything else it does.
 PUBLISH_GATE_MESSAGE = "flightdeck: ready to publish"
 GATE_POLL_SECONDS = 0.2
@@ -237,27 +239,53 @@ def at_normal_priority(thread: threading.Thread) -> bool:
         return not thread.is_alive()
 
 
-def pass_gate(path: str) -> None:
-    """Say at the step's gate that dbt is about to publish, and return once the step lets it through."""
+def _ask_gate(path: str, request: bytes) -> str:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(path)
-        conn.sendall(b"ready\n")
-        answer = conn.makefile("rb").readline().decode().strip()
-    if answer != "go":
+        conn.sendall(request + b"\n")
+        return conn.makefile("rb").readline().decode().strip()
+
+
+def pass_gate(path: str) -> str:
+    """Say at the step's gate that dbt is about to publish, and return once the step lets it through,
+    with the step's part of the host's cores then ("" when it holds no share)."""
+    answer = _ask_gate(path, b"ready")
+    if answer.split(" ")[0] != "go":
         raise RuntimeError(answer.removeprefix("fail ") or "the step went away")
+    return answer.removeprefix("go").strip()
 
 
 def gate_callback(path: str):
-    """A dbt event callback that passes the gate where the publish begins, once."""
+    """A dbt event callback that passes the gate where the publish begins, once; and before each node
+    and at the publish, puts the step's part of the host's cores now in the command's $FLIGHTDECK_DUCKDB_
+    THREADS, where macros/share_host_cores.sql reads it (a pre-hook of every model, and the publish), so
+    a build that started beside other work takes the cores they leave."""
     passed = False
+
+    def share_host_cores(threads: str) -> None:
+        if threads:
+            command_environment()[THREADS_ENV] = threads
 
     def callback(event) -> None:
         nonlocal passed
-        if not passed and event.info.name == "JinjaLogInfo" and event.data.msg == PUBLISH_GATE_MESSAGE:
+        if passed:
+            return
+        if event.info.name == "NodeStart":
+            with contextlib.suppress(OSError):  # the step's answer is an optimisation: keep the last one
+                share_host_cores(_ask_gate(path, b"threads"))
+        elif event.info.name == "JinjaLogInfo" and event.data.msg == PUBLISH_GATE_MESSAGE:
             passed = True
-            pass_gate(path)
+            share_host_cores(pass_gate(path))
 
     return callback
+
+
+def command_environment() -> dict[str, str]:
+    """The environment dbt's env_var() reads for the running command: not os.environ but the copy dbt
+    takes when a command starts (dbt_common.context, the invocation context, dbt-core 1.8 and later)."""
+    from dbt_common.context import get_invocation_context
+
+    return get_invocation_context().env
 
 
 # Linux's limit on a Unix socket's path (sun_path: 108 bytes with the terminating NUL).
@@ -283,10 +311,11 @@ def private_socket_path(prefix: str, name: str) -> str:
 
 
 @contextlib.contextmanager
-def gate(acquire):
+def gate(acquire, threads=lambda: None):
     """The step's side: yields the environment that points dbt at the gate; when dbt arrives, enters
     `acquire()` (a lock's context manager) and lets it through; leaves it when the block ends. An error
-    of `acquire()` (a lock wait that timed out) is told to dbt, which fails, and raised here."""
+    of `acquire()` (a lock wait that timed out) is told to dbt, which fails, and raised here. Until then
+    it also answers dbt's questions for `threads()`, the step's part of the host's cores now."""
     path = private_socket_path("flightdeck-gate-", "gate.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
@@ -304,7 +333,12 @@ def gate(acquire):
                 return
             with conn:
                 conn.settimeout(None)
-                if conn.makefile("rb").readline().strip() != b"ready":
+                request = conn.makefile("rb").readline().strip()
+                if request == b"threads":
+                    with contextlib.suppress(OSError):
+                        conn.sendall(f"{threads() or ''}\n".encode())
+                    continue
+                if request != b"ready":
                     continue  # not dbt (a stray connection): keep the gate
                 try:
                     stack.enter_context(acquire())
@@ -317,7 +351,7 @@ def gate(acquire):
                     stack.close()
                     return
                 with contextlib.suppress(OSError):  # dbt gone meanwhile: the lock is let go below
-                    conn.sendall(b"go\n")
+                    conn.sendall(f"go {threads() or ''}\n".encode())
                 return
 
     keeper = threading.Thread(target=keep, name="flightdeck-dbt-gate", daemon=True)

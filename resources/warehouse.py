@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import itertools
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 from flightdeck import cpu_share, lake, settings
 from flightdeck.backoff import backoff_delay, wait_for
@@ -238,6 +240,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
     kind: str = "duckdb"
     lake_data_path: str = ""
     writers: int = 1  # steps that may write at once on a DuckLake (FLIGHTDECK_WAREHOUSE_WRITERS)
+    _lake: lake.SharedInstance | None = PrivateAttr(default=None)
 
     @property
     def is_lake(self) -> bool:
@@ -252,6 +255,15 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 f"it is {settings.DUCKDB_PATH} ({expected})",
                 allow_retries=False,
             )
+        if self.is_lake:  # one lake instance for the run's connections, opened at the first
+            self._lake = lake.SharedInstance(self._lake_opener())
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        # With a teardown the resource is a context manager to Dagster: a test building a sensor's
+        # context with it does so in a `with` block.
+        if self._lake is not None:
+            self._lake.close()
+            self._lake = None
 
     @contextmanager
     def writer(self, context) -> Iterator[None]:
@@ -294,11 +306,12 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
     def publish_lock(self, context) -> contextlib.AbstractContextManager[None]:
         """On a DuckLake, one publish of the marts at a time in the deployment (publishes replace rows of
-        the same tables, which DuckLake would refuse as a commit conflict); taken at dbt's gate."""
-        return lake_dbt_lock(
+        the same tables, which DuckLake would refuse as a commit conflict); taken at dbt's gate, with the
+        step's share of the cores given up while it waits."""
+        return _waiting_aside(lake_dbt_lock(
             settings.get(settings.DUCKLAKE_CATALOG), [lake.DBT_PUBLISH_LOCK], _holder(context),
             _step_timeout(), context.log, "dbt publish",
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def commit_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
         """Writers of one table one at a time around their transaction on a DuckLake (lake.commit_lock);
@@ -307,17 +320,17 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             return contextlib.nullcontext()
         return _waiting_aside(lake.commit_lock(settings.get(settings.DUCKLAKE_CATALOG), name))
 
+    def _lake_opener(self, read_only: bool = False) -> Callable[[], duckdb.DuckDBPyConnection]:
+        """Opens a DuckDB with the lake attached; the catalog is read from the settings, not configured."""
+        catalog, extensions = settings.get(settings.DUCKLAKE_CATALOG), settings.duckdb_extension_dir()
+        return functools.partial(lake.connect, catalog, self.lake_data_path, extensions, read_only)
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if self.is_lake:
+            shared = self._lake is not None and not read_only
             con = configure(
-                lake.connect(
-                    settings.get(settings.DUCKLAKE_CATALOG),
-                    self.lake_data_path,
-                    settings.duckdb_extension_dir(),
-                    read_only,
-                ),
-                self.memory_limit,
+                self._lake.cursor() if shared else self._lake_opener(read_only)(), self.memory_limit
             )
             try:
                 cpu_share.fit_threads(con)

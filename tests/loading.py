@@ -1,8 +1,10 @@
 """Drive the flights loader exactly as the raw/flights asset does, without a Dagster run (fast)."""
 
 import datetime as dt
+import struct
 
 import duckdb
+import pandas as pd
 
 from assets.common.gated_load import contract_checked_files, quarantine_unreadable
 from flightdeck.datasets import FLIGHTS
@@ -54,3 +56,16 @@ def set_field(line: str, column: str, value: str) -> str:
     fields = line.split(",")
     fields[column_names(FLIGHTS.model).index(column)] = value
     return ",".join(fields)
+
+
+def corrupt_parquet(env, day: str) -> None:
+    """A parquet file whose footer is fine (it passes the contract) but whose data pages are garbage:
+    only a full read finds it."""
+    frame = pd.read_csv(env.landing_file(day), dtype=str, keep_default_na=False)
+    path = env.landing / f"{day}.parquet"
+    frame.to_parquet(path, compression="snappy")
+    env.landing_file(day).unlink()
+    data = bytearray(path.read_bytes())
+    footer = struct.unpack("<I", data[-8:-4])[0]
+    data[4 : len(data) - footer - 8] = b"\xab" * (len(data) - footer - 12)
+    path.write_bytes(bytes(data))

@@ -25,14 +25,14 @@ def evaluate_failure_sensor(result, instance, channels, env, warehouse: DuckDBWa
     """The run failure sensor on `result`'s failure; the warehouse is `env`'s DuckDB file unless given."""
     failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
     warehouse = warehouse or DuckDBWarehouse(path=str(env.duckdb_path))
-    context = dg.build_run_status_sensor_context(
+    with dg.build_run_status_sensor_context(
         sensor_name="run_failure_alert_sensor",
         dagster_instance=instance,
         dagster_run=result.dagster_run,
         dagster_event=failure,
         resources={"alert_channels": channels, "warehouse": warehouse},
-    ).for_run_failure()
-    run_failure_alert_sensor(context)
+    ) as context:  # the warehouse resource has a teardown: its context is a context manager
+        run_failure_alert_sensor(context.for_run_failure())
 
 
 def alerts(env):
@@ -99,14 +99,14 @@ def test_recovery_is_announced_once(env, instance):
         resources = {"alert_channels": channels, "warehouse": DuckDBWarehouse(path=str(env.duckdb_path))}
 
         def on_success(result):
-            context = dg.build_run_status_sensor_context(
+            with dg.build_run_status_sensor_context(
                 sensor_name="run_recovery_alert_sensor",
                 dagster_instance=instance,
                 dagster_run=result.dagster_run,
                 dagster_event=result.get_run_success_event(),
                 resources=resources,
-            )
-            run_recovery_alert_sensor(context)
+            ) as context:
+                run_recovery_alert_sensor(context)
 
         on_success(ok)
         assert len(posts) == 1

@@ -530,6 +530,41 @@ def test_a_lock_that_is_not_taken_in_time_fails_dbt_before_it_publishes_and_says
     assert "LogHookStartLine" not in {n for n, _ in events[at_gate:]}
 
 
+def dbt_event(name: str, msg: str = ""):
+    """A dbt event as a callback sees it (its name, and a log line's message)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(info=SimpleNamespace(name=name), data=SimpleNamespace(msg=msg))
+
+
+def test_the_gate_tells_dbt_the_step_s_part_of_the_cores_before_each_node_and_at_its_publish():
+    """Through the gate's socket dbt asks before each node for the step's part of the host's cores now,
+    and gets it again with the lock, into the environment its env_var() reads; it keeps the last answer
+    when the step has none."""
+    import contextvars
+
+    from dbt_common.context import set_invocation_context
+
+    def command() -> None:
+        set_invocation_context({dbt_launcher.THREADS_ENV: "2"})  # handed over at dbt's start
+        threads = dbt_launcher.command_environment
+        parts = iter(["1", "", "2"])  # another step working, asked while holding no share, alone
+        lock = SlowLock(wait=0)
+        with dbt_launcher.gate(lock, threads=lambda: next(parts)) as gate_env:
+            callback = dbt_launcher.gate_callback(gate_env[dbt_launcher.GATE_ENV])
+            callback(dbt_event("NodeStart"))
+            assert threads()[dbt_launcher.THREADS_ENV] == "1"
+            callback(dbt_event("NodeStart"))
+            assert threads()[dbt_launcher.THREADS_ENV] == "1"
+            assert "asked" not in lock.times
+            callback(dbt_event("JinjaLogInfo", dbt_launcher.PUBLISH_GATE_MESSAGE))
+            assert "taken" in lock.times and threads()[dbt_launcher.THREADS_ENV] == "2"
+            callback(dbt_event("NodeStart"))  # past the gate: nothing more to ask
+        assert threads()[dbt_launcher.THREADS_ENV] == "2"
+
+    contextvars.copy_context().run(command)  # dbt's invocation context stays this test's own
+
+
 def run_dbt_with(dbt, project: Path, args: list[str], tmp_path: Path, env: dict[str, str]):
     invocation = dbt.cli_with_env(
         args, env, manifest=project / "target" / "manifest.json", target_path=tmp_path / "behind-gate",

@@ -5,8 +5,10 @@ skipped with the reason where PostgreSQL is absent.
 """
 
 import os
+import time
 
 import dagster as dg
+import psycopg2
 import pytest
 from hypothesis import assume, given
 from hypothesis import settings as hypothesis_settings
@@ -169,6 +171,54 @@ def test_the_pipeline_on_the_lake_holds_what_it_holds_on_the_file(on_lake, monke
         run_the_days(instance, replay=(day, corrected))
     on_file = {name: on_lake.query(sql) for name, sql in CONTENT.items()}
     assert on_lake_content == on_file
+
+
+def catalog_sessions() -> int:
+    """Sessions open on the test's lake catalog database (the lake's own, DuckDB's postgres scanner)."""
+    from tests.postgres import PG_HOST, PG_PORT, PG_USER
+
+    database = psycopg2.extensions.parse_dsn(lake.catalog_dsn(settings.get(settings.DUCKLAKE_CATALOG)))[
+        "dbname"
+    ]
+    con = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
+    try:
+        with con.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [database],
+            )
+            return cursor.fetchone()[0]
+    finally:
+        con.close()
+
+
+@requires_postgres
+def test_a_run_s_connections_to_the_lake_share_one_instance_that_ends_with_the_run(on_lake, monkeypatch):
+    """Within a run's resources (a run, a sensor's evaluation) every connection to the lake is a cursor
+    of one DuckDB that attached the lake once: its own transactions and temp tables, the others'
+    commits seen; the catalog sessions end with the resources. Outside a run each connection is its
+    own."""
+    from resources.warehouse import DuckDBWarehouse
+
+    warehouse = DuckDBWarehouse(
+        path=str(on_lake.duckdb_path), kind="ducklake", lake_data_path=str(on_lake.root / "lake")
+    )
+    spill_folder = "SELECT current_setting('temp_directory')"  # one of its own per DuckDB instance
+    with dg.build_resources({"warehouse": warehouse}) as resources:
+        with resources.warehouse.connect() as first, resources.warehouse.connect() as second:
+            assert first.execute(spill_folder).fetchone() == second.execute(spill_folder).fetchone()
+            first.execute("CREATE TEMP TABLE mine AS SELECT 1 AS n")
+            assert not second.execute("SELECT * FROM duckdb_tables() WHERE table_name = 'mine'").fetchall()
+            second.execute("CREATE TABLE shared_probe AS SELECT 42 AS n")
+            assert first.execute("SELECT n FROM shared_probe").fetchall() == [(42,)]
+        assert catalog_sessions() > 0
+        with warehouse.connect() as own, resources.warehouse.connect() as shared:
+            assert own.execute(spill_folder).fetchone() != shared.execute(spill_folder).fetchone()
+    deadline = time.monotonic() + 10  # a server process ends a moment after its client hung up
+    while catalog_sessions() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert catalog_sessions() == 0
+    assert lake_query("SELECT n FROM shared_probe") == [(42,)]
 
 
 @requires_postgres

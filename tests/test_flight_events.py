@@ -218,7 +218,7 @@ def test_a_micro_batch_killed_mid_commit_loses_and_doubles_nothing(env, stream, 
 
 
 def evaluate_sensor(instance, url: str, env, cursor=None):
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
         resources={
@@ -226,8 +226,8 @@ def evaluate_sensor(instance, url: str, env, cursor=None):
             "warehouse": DuckDBWarehouse(path=str(env.duckdb_path)),
             "alert_channels": AlertChannels(),
         },
-    )
-    return flight_events_sensor(context), context.cursor
+    ) as context:
+        return flight_events_sensor(context), context.cursor
 
 
 def test_a_broker_outage_skips_backs_off_alerts_once_and_recovers_by_itself(env, instance, stream):

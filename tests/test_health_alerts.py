@@ -39,15 +39,15 @@ def test_a_failed_gate_alerts_once_through_the_sensor_and_a_backfill_sends_one_m
         corrupt(env, day)
         assert not run_job("flights_pipeline", instance, partition=day, asset_selection=RAW_FLIGHTS).success
     with webhook_server() as (hook_url, posts):
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=instance,
             definitions=defs,
             resources={
                 "alert_channels": AlertChannels(webhook_url=hook_url),
                 "warehouse": DuckDBWarehouse(path=str(env.duckdb_path)),
             },
-        )
-        result = health_alert_sensor(context)
+        ) as context:
+            result = health_alert_sensor(context)
         assert [p["kind"] for p in posts] == ["check_failure"]  # three failing partitions, one message
         body = posts[0]
         assert body["fields"]["check"] == "quarantine_rate_below_threshold"

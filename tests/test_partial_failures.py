@@ -3,13 +3,12 @@ reaches the marts in the same run, every partition reports its own figures, and 
 shown failed with their reasons (real Dagster instance, real dbt, real DuckDB files)."""
 
 import gzip
-import struct
 
 import dagster as dg
 import pandas as pd
 import pytest
 
-from tests.loading import csv_lines, set_field, write_lines
+from tests.loading import corrupt_parquet, csv_lines, set_field, write_lines
 from tests.runs import failed_partitions, failure_messages, load_reference, partition_metadata, run_job
 
 RAW = dg.AssetKey(["raw", "flights"])
@@ -20,19 +19,6 @@ FIRST, LAST = "2013-01-01", "2013-01-12"
 
 def days(first: str = FIRST, last: str = LAST) -> list[str]:
     return [d.strftime("%Y-%m-%d") for d in pd.date_range(first, last)]
-
-
-def corrupt_parquet(env, day: str) -> None:
-    """A parquet file whose footer is fine (it passes the contract) but whose data pages are garbage:
-    only a full read finds it."""
-    frame = pd.read_csv(env.landing_file(day), dtype=str, keep_default_na=False)
-    path = env.landing / f"{day}.parquet"
-    frame.to_parquet(path, compression="snappy")
-    env.landing_file(day).unlink()
-    data = bytearray(path.read_bytes())
-    footer = struct.unpack("<I", data[-8:-4])[0]
-    data[4 : len(data) - footer - 8] = b"\xab" * (len(data) - footer - 12)
-    path.write_bytes(bytes(data))
 
 
 def quarantine_gate_fails(env, day: str) -> None:

@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from tests.loading import csv_lines, ingest, ingest_window, set_field, write_lines
+from flightdeck import cpu_share, loader
+from tests.loading import corrupt_parquet, csv_lines, ingest, ingest_window, set_field, write_lines
 
 DAY = "2013-01-02"
 
@@ -142,6 +143,80 @@ def test_a_window_of_mixed_formats_keeps_each_rows_own_file_date_and_line(env):
         (day, source, 7, "month:less_than_or_equal_to, flight_date:invalid_date")
         for day, source in zip(days, sources, strict=True)
     ]
+
+
+def test_a_malformed_line_counts_once_when_another_file_of_the_window_cannot_be_read(env):
+    """A file that passes the contract but cannot be read to the end makes the loader scan again without
+    it, after probing each file; the malformed lines all those scans saw belong to the last scan only."""
+    lines = csv_lines(env, DAY)
+    write_lines(env, DAY, [*lines, lines[1] + ",EXTRA"])  # one line too many fields, at the end
+    corrupt_parquet(env, "2013-01-03")
+
+    loads = ingest_window(env, "2013-01-01", "2013-01-04")
+
+    assert [(load.partition_date.isoformat(), load.rows_quarantined) for load in loads] == [
+        ("2013-01-01", 0), (DAY, 1), ("2013-01-03", 0), ("2013-01-04", 0),
+    ]  # fmt: skip
+    assert loads[2].rejected_because.startswith("landing_file: unreadable")
+    assert all(load.reconciles for load in loads)
+    assert env.query("SELECT partition_date::VARCHAR, line_number, reasons FROM quarantine.flights") == [
+        (DAY, len(lines) + 1, "malformed_line: Expected Number of Columns: 19 Found: 20")
+    ]
+
+
+def _warehouse_contents(env) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    return (
+        env.query("SELECT * EXCLUDE (_loaded_at) FROM raw.flights ORDER BY ALL"),
+        env.query("SELECT * EXCLUDE (quarantined_at) FROM quarantine.flights ORDER BY ALL"),
+        env.query("SELECT * EXCLUDE (loaded_at) FROM ops.load_audit ORDER BY ALL"),
+    )
+
+
+def test_a_window_scanned_in_chunks_while_sharing_the_cores_loads_as_one_scan(env, tmp_path, monkeypatch):
+    """While the step shares the host's cores, the window is scanned a few files per statement: every
+    row keeps its file, date and line, and malformed lines, invalid rows, duplicates and every format
+    count as in one scan, across the chunks' borders."""
+    import pandas as pd
+
+    days = ["2013-01-02", "2013-01-03", "2013-01-04", "2013-01-05", "2013-01-06"]
+    for i, day in enumerate(days):
+        lines = csv_lines(env, day)
+        lines[3 + i] = set_field(lines[3 + i], "month", "13")
+        lines.append(lines[10])  # a duplicate of line 11, at the end
+        if day in ("2013-01-03", "2013-01-05"):
+            lines.insert(5 + i, lines[5] + ",EXTRA")  # a malformed line
+        write_lines(env, day, lines)
+    parquet = env.landing / f"{days[1]}.parquet"  # a parquet file and a compressed one among the CSVs
+    pd.read_csv(env.landing_file(days[1]), dtype=str, keep_default_na=False, on_bad_lines="skip").to_parquet(
+        parquet
+    )
+    env.landing_file(days[1]).unlink()
+    gz = env.landing_file(days[3]).with_suffix(".csv.gz")
+    gz.write_bytes(gzip.compress(env.landing_file(days[3]).read_bytes()))
+    env.landing_file(days[3]).unlink()
+
+    whole = ingest_window(env, days[0], days[-1], run_id="window")
+    in_one_scan = _warehouse_contents(env)
+    env.duckdb_path.unlink()
+
+    chunks = []
+    classify_sql = loader._classify_sql
+
+    def recording(dataset, columns, files, first, end):
+        chunks.append((first, min(end, len(files))))
+        return classify_sql(dataset, columns, files, first, end)
+
+    monkeypatch.setattr(loader, "SHARED_SCAN_CHUNK_FILES", 2)
+    monkeypatch.setattr(loader, "_classify_sql", recording)
+    with cpu_share.share(tmp_path / "cpu"):
+        chunked = ingest_window(env, days[0], days[-1], run_id="window")
+
+    assert chunks == [(0, 2), (2, 4), (4, 5)]
+    assert chunked == whole
+    assert [(load.rows_quarantined, load.rows_duplicate) for load in chunked] == [
+        (1, 1), (1, 1), (1, 1), (2, 1), (1, 1),
+    ]  # fmt: skip
+    assert _warehouse_contents(env) == in_one_scan
 
 
 @pytest.mark.parametrize(

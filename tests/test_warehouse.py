@@ -118,9 +118,8 @@ def test_the_writer_pool_follows_the_writers_the_warehouse_admits(instance, env)
 
     def tick(**warehouse):
         resource = DuckDBWarehouse(path=str(env.duckdb_path), **warehouse)
-        result = writer_pool_sensor(
-            dg.build_sensor_context(instance=instance, resources={"warehouse": resource})
-        )
+        with dg.build_sensor_context(instance=instance, resources={"warehouse": resource}) as context:
+            result = writer_pool_sensor(context)
         return result.skip_message, instance.event_log_storage.get_concurrency_info(WRITER_POOL).slot_count
 
     assert tick() == ("set the duckdb_writer pool from 0 to 1 run(s) at a time", 1)

@@ -53,6 +53,8 @@
           {%- endif -%}
         {%- endfor -%}
       {%- endfor %}
+      {%- set share = share_host_cores() | trim %}
+        {% if share %}{{ share }};{% endif %}
         begin transaction;
         {%- for node in views %}
           {#- A view published to the lake reads the lake: other views of the build are named as published. -#}

@@ -35,6 +35,19 @@ def host_cores() -> int:
         return os.cpu_count() or 1
 
 
+def lock_first_free(paths: list[Path]) -> tuple[Path, int] | None:
+    """The first of `paths` this process could flock exclusively, with the descriptor holding it (the
+    lock goes with the descriptor, or the process); None when every one is held."""
+    for path in paths:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return path, fd
+        except BlockingIOError:
+            os.close(fd)
+    return None
+
+
 def _slot_paths(folder: Path) -> list[Path]:
     return [folder / f"slot-{i}" for i in range(SLOTS)]
 
@@ -48,18 +61,9 @@ class _Share:
 
     def take(self) -> None:
         own = _own_paths()
-        for path in _slot_paths(self.folder):
-            if path in own:
-                continue
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            self.path, self.fd = path, fd
-            return
-        # Every slot held: work without one (threads() still counts it).
+        taken = lock_first_free([path for path in _slot_paths(self.folder) if path not in own])
+        if taken is not None:  # every slot held: work without one (threads() still counts it)
+            self.path, self.fd = taken
 
     def release(self) -> None:
         if self.fd is not None:

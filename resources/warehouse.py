@@ -19,13 +19,11 @@ backoff and jitter for FLIGHTDECK_DUCKDB_LOCK_WAIT_SECONDS, then fails with a cl
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import functools
 import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -111,14 +109,8 @@ class WriterLockTimeout(Exception):
 
 def _try_slot(lock_paths: list[Path]) -> int | None:
     """The descriptor of the first of `lock_paths` this process could lock, or None if all are held."""
-    for lock_path in lock_paths:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            os.close(fd)
-    return None
+    taken = cpu_share.lock_first_free(lock_paths)
+    return None if taken is None else taken[1]
 
 
 def lock_paths(path: Path, name: str, slots: int) -> list[Path]:
@@ -256,7 +248,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 allow_retries=False,
             )
         if self.is_lake:  # one lake instance for the run's connections, opened at the first
-            self._lake = lake.SharedInstance(self._lake_opener())
+            self._lake = lake.SharedInstance(self._open_lake)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         # With a teardown the resource is a context manager to Dagster: a test building a sensor's
@@ -320,18 +312,20 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             return contextlib.nullcontext()
         return _waiting_aside(lake.commit_lock(settings.get(settings.DUCKLAKE_CATALOG), name))
 
-    def _lake_opener(self, read_only: bool = False) -> Callable[[], duckdb.DuckDBPyConnection]:
-        """Opens a DuckDB with the lake attached; the catalog is read from the settings, not configured."""
-        catalog, extensions = settings.get(settings.DUCKLAKE_CATALOG), settings.duckdb_extension_dir()
-        return functools.partial(lake.connect, catalog, self.lake_data_path, extensions, read_only)
+    def _open_lake(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A DuckDB with the lake attached; the catalog is read from the settings, never configured."""
+        return lake.connect(
+            settings.get(settings.DUCKLAKE_CATALOG),
+            self.lake_data_path,
+            settings.duckdb_extension_dir(),
+            read_only,
+        )
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if self.is_lake:
             shared = self._lake is not None and not read_only
-            con = configure(
-                self._lake.cursor() if shared else self._lake_opener(read_only)(), self.memory_limit
-            )
+            con = configure(self._lake.cursor() if shared else self._open_lake(read_only), self.memory_limit)
             try:
                 cpu_share.fit_threads(con)
                 yield con

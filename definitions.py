@@ -13,7 +13,7 @@ settings.validate()
 from internals import dbt_launcher, enabled
 
 if enabled("warm_dbt"):  # in a process that executes a run: dbt imports while the definitions load
-    dbt_launcher.start_early(str(settings.DBT_PROJECT_DIR))
+    dbt_launcher.start_early(str(settings.DBT_PROJECT_DIR), settings.dbt_server_idle_seconds())
 
 import dagster as dg
 

@@ -72,6 +72,7 @@ MARK_FAILED_PARTITIONS = "FLIGHTDECK_MARK_FAILED_PARTITIONS"
 DBT_WITHOUT_CORE = "FLIGHTDECK_DBT_WITHOUT_CORE"
 WARM_DBT = "FLIGHTDECK_WARM_DBT"
 GC_PAUSE = "FLIGHTDECK_GC_PAUSE"
+DBT_SERVER_IDLE = "FLIGHTDECK_DBT_SERVER_IDLE_SECONDS"
 BATCHED_EVENT_LOG = "FLIGHTDECK_BATCHED_EVENT_LOG"
 # Set by flightdeck itself for its child processes (dbt's window, the warm dbt server) or by its tests.
 INTERNAL = {
@@ -162,6 +163,8 @@ def _defaults_for(data_dir: str) -> dict[str, str]:
         MARK_FAILED_PARTITIONS: "true",
         DBT_WITHOUT_CORE: "true",
         WARM_DBT: "true",
+        # On the lake: how long the host's dbt server waits for a run's next dbt command before it exits.
+        DBT_SERVER_IDLE: "900",
         GC_PAUSE: "true",
         BATCHED_EVENT_LOG: "true",
     }
@@ -194,6 +197,15 @@ def dbt_env() -> dict[str, str]:
             "FLIGHTDECK_DUCKDB_EXTENSION_DIRECTORY": str(lake.extension_directory(duckdb_extension_dir())),
         }
     return env
+
+
+def dbt_server_idle_seconds() -> float:
+    """How long the host's dbt server outlives its last command (internals/dbt_launcher.py, ensure_server);
+    0 where runs use no server: on the DuckDB file, where one run writes at a time and its own warm dbt
+    imports on CPU its load leaves idle, or with the warm dbt switched off."""
+    if not (lake_enabled() and flag(WARM_DBT)):
+        return 0
+    return float(get(DBT_SERVER_IDLE))
 
 
 def lake_enabled() -> bool:
@@ -362,6 +374,7 @@ CHECKS: dict[str, Callable[[str], str | None]] = {
     MARK_FAILED_PARTITIONS: _BOOL,
     DBT_WITHOUT_CORE: _BOOL,
     WARM_DBT: _BOOL,
+    DBT_SERVER_IDLE: _SECONDS,
     GC_PAUSE: _BOOL,
     BATCHED_EVENT_LOG: _BOOL,
 }

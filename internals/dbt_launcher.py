@@ -31,18 +31,26 @@ One command per warm process: dbt keeps state between commands in a process (fla
 command gets an interpreter that has run no other command (its preparation fills per-class caches only).
 The warm process exits when its command ends, when its parent (the run) is gone, or after
 `MAX_IDLE_SECONDS`.
+
+On the lake, runs work at the same time and a run's own warm process imports dbt on CPU the others are
+using, so there the runs of a host share one dbt server per project (`ensure_server`, `serve_host`): it
+imports and prepares dbt once, then forks a child per command, which has run no other command either.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import gc
+import hashlib
 import importlib
 import json
 import os
+import select
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -71,7 +79,7 @@ def launch(argv: list[str]) -> int:
         if not path:
             raise FileNotFoundError(SOCKET_ENV)
         conn.connect(path)
-        request = {"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}
+        request = {"argv": argv, "env": dict(os.environ), "cwd": os.getcwd(), "launcher": os.getpid()}
         message = json.dumps(request).encode() + b"\n"
         sent = socket.send_fds(conn, [message], [1, 2])
         conn.sendall(message[sent:])
@@ -411,7 +419,7 @@ def executes_a_run(argv: list[str]) -> bool:
     return tuple(argv[1:3]) == CODE_SERVER and multiprocessing.parent_process() is not None
 
 
-def start_early(project_dir: str) -> None:
+def start_early(project_dir: str, server_idle_seconds: float = 0) -> None:
     """In a process that will execute a run, start its warm dbt process now, before the definitions load.
 
     Why: the dbt resource sets up only when the run starts, and a daily run's first step is too short to
@@ -421,6 +429,8 @@ def start_early(project_dir: str) -> None:
     """
     if project_dir in _started_early or not executes_a_run(sys.argv):
         return
+    if server_idle_seconds and ensure_server(project_dir, server_idle_seconds):
+        return  # the host's dbt server (on the lake), which the run's dbt resource finds again
     try:
         path = private_socket_path("flightdeck-dbt-", "dbt.sock")
     except OSError:
@@ -482,20 +492,37 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
             continue
     listener.close()
     _remove_socket(path)  # one command per process: later launchers exec dbt themselves
-    conn.settimeout(None)
-    message, fds, _, _ = socket.recv_fds(conn, 1 << 16, 2)
-    while not message.endswith(b"\n"):  # a large environment arrives in more than one read
-        more = conn.recv(1 << 16)
-        if not more:
-            raise ConnectionError("the launcher went away before its request was complete")
-        message += more
-    request = json.loads(message)
+    request, fds = _read_request(conn)
+    if request is None:
+        os._exit(0)  # asked nothing
     command_waiting.set()
     if importer.is_alive() and not at_normal_priority(importer):
         # Other processes keep the CPU busy and an idle-priority import may not finish for a long time:
         # the launcher runs dbt itself instead (a reply without a pid).
         conn.sendall(b"{}\n")
         os._exit(0)  # with the import still running (see above)
+    importer.join()
+    _run_command(conn, request, fds, modules)
+
+
+def _read_request(conn: socket.socket) -> tuple[dict, list[int]] | tuple[None, None]:
+    """A launcher's request and the descriptors it handed over; (None, None) for a connection that
+    asked nothing (`_answers`, or a launcher gone)."""
+    message, fds, _, _ = socket.recv_fds(conn, 1 << 16, 2)
+    while message and not message.endswith(b"\n"):  # a large environment arrives in more than one read
+        more = conn.recv(1 << 16)
+        if not more:
+            raise ConnectionError("the launcher went away before its request was complete")
+        message += more
+    if not message:
+        for fd in fds:
+            os.close(fd)
+        return None, None
+    return json.loads(message), fds
+
+
+def _run_command(conn: socket.socket, request: dict, fds: list[int], modules: dict[str, object]) -> None:
+    """Run the request's dbt command in this process, as its launcher's dbt, and report its exit code."""
     conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
     os.environ.clear()
     os.environ.update(request["env"])
@@ -509,7 +536,6 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
     sys.stdout.reconfigure(line_buffering=True)  # each log line reaches dagster-dbt as dbt writes it
     sys.argv = ["dbt", *request["argv"]]
     try:
-        importer.join()
         gated = request["env"].get(GATE_ENV)
         # dbt's own way to hand a command callbacks (what dbtRunner does): ctx.obj["callbacks"].
         obj = {"callbacks": [gate_callback(gated)]} if gated else None
@@ -528,9 +554,199 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
     conn.close()
 
 
+# The host's dbt server, on the lake (`ensure_server`, `serve_host`). Runs on a lake work at the same time,
+# and each run's own warm process (above) imports dbt on CPU its neighbours are using: dbt's import is
+# most of a dbt command's fixed cost. One long-lived process per project and code version on the host
+# imports dbt once and forks a child per command: the child starts with dbt imported and prepared, and
+# has run no other command (what a run's own warm process guarantees too). It exits after an idle time.
+SERVER_SOCKET_FOLDER = "flightdeck-dbt-{uid}"
+SERVER_POLL_SECONDS = 0.5
+# A connection that has not sent its request in this time is dropped (it holds up the next command).
+REQUEST_TIMEOUT_SECONDS = 10
+
+
+def server_socket_path(project_dir: str) -> str | None:
+    """Where the host's dbt server for `project_dir` and this code listens: in a folder only this user
+    can open (None when the folder exists with another owner or wider access, or no short path fits).
+    Named by this interpreter, the project, dbt's version and this file, so changed code gets its own."""
+    from importlib.metadata import version
+
+    key = "\0".join(
+        [
+            sys.executable,
+            os.path.realpath(project_dir),
+            version("dbt-core"),
+            str(os.stat(__file__).st_mtime_ns),
+        ]
+    )
+    name = hashlib.sha256(key.encode()).hexdigest()[:20] + ".sock"
+    for parent in dict.fromkeys((tempfile.gettempdir(), "/tmp")):
+        folder = os.path.join(parent, SERVER_SOCKET_FOLDER.format(uid=os.getuid()))
+        path = os.path.join(folder, name)
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+            continue
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:
+            continue
+        found = os.lstat(folder)
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+            return None  # not this user's own: another user could put a server there
+        return path
+    return None
+
+
+def server_pid(path: str) -> int | None:
+    """The process serving `path`, or None when none is."""
+    with contextlib.suppress(OSError, ValueError), open(path + ".lock") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return int(lock.read())
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return None
+
+
+def _answers(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+def ensure_server(project_dir: str, idle_seconds: float) -> str | None:
+    """The socket of the host's dbt server for `project_dir`, started now (in a session of its own, so
+    that it outlives this process) unless one answers. None when there can be none (`server_socket_path`):
+    the caller starts a warm process of its own."""
+    path = server_socket_path(project_dir)
+    if path is None or _answers(path):
+        return path
+    subprocess.Popen(
+        [sys.executable, __file__, "--serve-host", path, str(idle_seconds)],
+        cwd=project_dir,
+        # Each command brings its own environment; the server keeps none of this run's settings (a
+        # catalog's password among them) for its life.
+        env={name: value for name, value in os.environ.items() if not name.startswith("FLIGHTDECK_")},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return path
+
+
+def serve_host(path: str, idle_seconds: float) -> None:
+    """The host's dbt server: listens on `path`, imports and prepares dbt at idle priority, then forks a
+    child per command; exits after `idle_seconds` without one, or once `path` is no longer its socket."""
+    _leave_own_folder_off_sys_path()
+    lock = open(path + ".lock", "a")  # noqa: SIM115 - held for the server's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another server for this path is starting or serving
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")  # who serves: `server_pid`
+    lock.flush()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)  # a server that was killed left it
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(16)
+    own = os.stat(path).st_ino
+    modules: dict[str, object] = {}
+    importer = threading.Thread(
+        target=_prepare_dbt_at_idle_priority, args=(modules, threading.Event()), daemon=True
+    )
+    importer.start()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reaped by the kernel
+    listener.settimeout(SERVER_POLL_SECONDS)
+    last_command = time.monotonic()
+    while time.monotonic() - last_command < idle_seconds and _is_socket(path, own):
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        with conn:
+            conn.settimeout(REQUEST_TIMEOUT_SECONDS)
+            try:
+                request, fds = _read_request(conn)
+            except (OSError, ValueError):
+                continue
+            if request is None:
+                continue
+            fds = fds or []
+            last_command = time.monotonic()
+            try:
+                if importer.is_alive() and not at_normal_priority(importer):
+                    conn.sendall(b"{}\n")  # the launcher runs dbt itself (see serve)
+                    continue
+                importer.join()
+                if "cli" not in modules or not _single_threaded():
+                    conn.sendall(b"{}\n")  # it cannot fork safely: the launcher runs dbt itself
+                    continue
+                if os.fork() == 0:
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    listener.close()
+                    lock.close()
+                    conn.settimeout(None)
+                    _end_with(request.get("launcher"))
+                    _run_command(conn, request, fds, modules)
+                    os._exit(0)
+            except OSError:
+                continue  # the launcher went away: it ran nothing
+            finally:
+                for fd in fds:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+    if _is_socket(path, own):
+        os.unlink(path)
+    os._exit(0)  # not the interpreter's exit: see serve
+
+
+def _single_threaded() -> bool:
+    """Whether this process has one thread, and so can fork: importing duckdb (dbt-duckdb does) starts a
+    worker thread for DuckDB's default connection, which dbt never uses; closing it ends that thread."""
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and len(os.listdir("/proc/self/task")) > 1:
+        duckdb.default_connection().close()
+    return len(os.listdir("/proc/self/task")) == 1
+
+
+def _is_socket(path: str, inode: int) -> bool:
+    try:
+        return os.stat(path).st_ino == inode
+    except OSError:
+        return False
+
+
+def _end_with(launcher: int | None) -> None:
+    """End this process when `launcher` ends: a server's child is not in its run's process group, so a
+    run stopped with its group (or a launcher killed) must not leave its dbt command running."""
+    if not launcher:
+        return
+    try:
+        handle = os.pidfd_open(launcher)
+    except ProcessLookupError:
+        os._exit(1)
+    except (OSError, AttributeError):
+        return  # no pidfd here: the launcher's forwarded signals still reach this process
+
+    def watch() -> None:
+        select.select([handle], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="flightdeck-dbt-launcher-watch", daemon=True).start()
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1:2] == ["--serve-host"]:
+        serve_host(sys.argv[2], float(sys.argv[3]))
     elif sys.argv[1:2] == ["--cold"]:
         sys.exit(run_cold(sys.argv[2:]))
     else:

@@ -40,6 +40,7 @@ class FlightdeckDbtCli(dbt_cli_base()):
 
     _warm: subprocess.Popen | None = PrivateAttr(default=None)
     _warm_dir: str | None = PrivateAttr(default=None)
+    _server: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Start the warm dbt process while the run's first steps work (internals/dbt_launcher.py)."""
@@ -54,6 +55,11 @@ class FlightdeckDbtCli(dbt_cli_base()):
         super().setup_for_execution(context)
         if self.dbt_executable != sys.executable:  # dbt itself, not the launcher: no warm process
             return
+        idle = settings.dbt_server_idle_seconds()
+        if idle:  # on the lake: the host's dbt server, shared with the runs working beside this one
+            self._server = dbt_launcher.ensure_server(self.project_dir, idle)
+            if self._server:
+                return
         early = dbt_launcher.take_early(self.project_dir)  # started when this process began (definitions.py)
         if early is not None:
             self._warm, self._warm_dir = early
@@ -98,7 +104,9 @@ class FlightdeckDbtCli(dbt_cli_base()):
         so the variables are set only while the process is started, then restored.
         """
         env = {**settings.dbt_env(), **env}  # the warehouse dbt's profile opens
-        if self._warm is not None and self._warm.poll() is None:
+        if self._server:
+            env = {**env, dbt_launcher.SOCKET_ENV: self._server}
+        elif self._warm is not None and self._warm.poll() is None:
             env = {**env, dbt_launcher.SOCKET_ENV: self._warm_socket}
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)

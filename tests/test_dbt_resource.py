@@ -572,3 +572,153 @@ def run_dbt_with(dbt, project: Path, args: list[str], tmp_path: Path, env: dict[
     )  # fmt: skip
     pids = {event.raw_event["info"]["pid"] for event in invocation.stream_raw_events()}
     return invocation, pids
+
+
+# The host's dbt server, which runs on the lake share (internals/dbt_launcher.py, serve_host).
+
+
+def server_forks(server: int) -> set[int]:
+    """The server's children that are forks of it (not multiprocessing's resource tracker, say)."""
+    forks = set()
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError):
+            if (
+                entry.name.isdigit()
+                and int((entry / "stat").read_text().split(") ")[1].split()[1]) == server
+                and b"--serve-host" in (entry / "cmdline").read_bytes()
+            ):
+                forks.add(int(entry.name))
+    return forks
+
+
+@pytest.fixture
+def host_server(tmp_path, monkeypatch):
+    """A resource set up as a run on the lake sets it up: it found (here: started) the host's dbt server
+    for its project. The server is stopped after the test rather than left to its idle time."""
+    monkeypatch.setenv(settings.DUCKDB_PATH, str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setattr(settings, "dbt_server_idle_seconds", lambda: 60)
+    project, dbt = copy_of_project(tmp_path)
+    context = dg.build_init_resource_context()
+    dbt.setup_for_execution(context)
+    assert dbt._server and dbt._warm is None  # no warm process of the run's own
+    path = dbt._server
+    server = wait_for(lambda: dbt_launcher._answers(path) and dbt_launcher.server_pid(path))
+    yield project, dbt, path, server
+    dbt.teardown_after_execution(context)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(server, 15)
+
+
+def wait_for(condition, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return found
+
+
+def launcher(
+    project: Path, path: str, args: list[str], env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """dbt `args` as dagster-dbt starts it (the launcher), pointed at the server; its JSON log on stdout."""
+    return subprocess.Popen(
+        [sys.executable, *LAUNCHER_ARGS, "--log-format", "json", *args],
+        cwd=project,
+        env={**os.environ, **settings.dbt_env(), dbt_launcher.SOCKET_ENV: path, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_on_the_lake_each_dbt_command_runs_in_a_fork_of_the_host_s_dbt_server(host_server, tmp_path):
+    """Commands at once, each in its own fork (its environment, its exit code); the server serves on."""
+    project, dbt, path, server = host_server
+    marker = "select '{{ env_var(\"FLIGHTDECK_TEST_MARK\") }}' as mark"
+    commands = {  # each on a warehouse of its own: one DuckDB file has one writer process
+        mark: launcher(
+            project, path, ["compile", "--inline", marker],
+            {"FLIGHTDECK_TEST_MARK": mark, settings.DUCKDB_PATH: str(tmp_path / f"{mark}.duckdb")},
+        )
+        for mark in ("first-command", "second-command")
+    }  # fmt: skip
+    failing = launcher(
+        project, path, ["compile", "--inline", "select {{ no_such_macro() }}"],
+        {settings.DUCKDB_PATH: str(tmp_path / "failing.duckdb")},
+    )  # fmt: skip
+    cold = subprocess.run(
+        [sys.executable, dbt_launcher.__file__, "--cold", "compile", "--inline", "select {{ no_such_macro() }}"],
+        cwd=project, env={**os.environ, **settings.dbt_env()}, capture_output=True,
+    )  # fmt: skip
+    pids = {}
+    for mark, command in commands.items():
+        out, err = command.communicate(timeout=120)
+        assert command.returncode == 0, (out[-2000:], err)
+        events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        pids[mark] = {e["info"]["pid"] for e in events}
+        assert mark in out and all(other not in out for other in commands if other != mark)
+    assert failing.wait(timeout=120) == cold.returncode != 0  # dbt's own exit code
+    assert "no_such_macro" in failing.stdout.read() + failing.stderr.read()
+
+    first, second = pids.values()
+    assert len(first) == len(second) == 1 and first != second  # one process each
+    assert not first & {server, *(c.pid for c in commands.values())}  # a fork: not the server, not exec'd
+    assert dbt_launcher.server_pid(path) == server and dbt_launcher._answers(path)  # serving on
+
+    # A run's dbt (the resource's invocation) goes to the same server.
+    invocation, run_pids = run_dbt(dbt, project, ["compile", "--select", "stg_flights"], tmp_path / "run")
+    assert invocation.is_successful()
+    assert not run_pids & {server, invocation.process.pid, *first, *second}
+
+
+def test_a_command_of_the_host_s_dbt_server_ends_with_its_launcher(host_server, tmp_path):
+    """A run stopped with its process group takes its launcher with it: the server's child running the
+    command (not in that group) ends too, rather than going on writing for a run that is gone."""
+    project, _, path, server = host_server
+    warehouse_with_raw_tables()
+    release = threading.Event()
+
+    @contextlib.contextmanager
+    def held_elsewhere():
+        release.wait(60)
+        yield
+
+    with dbt_launcher.gate(held_elsewhere) as gate_env:
+        command = launcher(project, path, ["run", "--select", "stg_flights"], gate_env)
+        child = wait_for(lambda: server_forks(server))  # the fork running dbt, waiting at the gate
+        time.sleep(1)
+        assert command.poll() is None and all(not process_is_gone(pid) for pid in child)
+        command.kill()
+        command.wait()
+        wait_for(lambda: all(process_is_gone(pid) for pid in child), timeout=10)
+        release.set()
+    assert dbt_launcher._answers(path)
+
+
+def test_the_host_s_dbt_server_is_started_once_and_ends_after_its_idle_time(tmp_path):
+    project, _ = copy_of_project(tmp_path)
+    path = dbt_launcher.ensure_server(str(project), 2)
+    assert path and os.stat(Path(path).parent).st_mode & 0o777 == 0o700  # this user's folder only
+    server = wait_for(lambda: dbt_launcher._answers(path) and dbt_launcher.server_pid(path))
+    assert dbt_launcher.ensure_server(str(project), 2) == path  # found, not started again
+    wait_for(lambda: process_is_gone(server), timeout=30)  # two idle seconds, and the import before
+    assert not Path(path).exists() and dbt_launcher.server_pid(path) is None
+
+
+def test_without_a_private_folder_for_the_server_a_run_starts_its_own_warm_dbt(tmp_path, monkeypatch):
+    """A server folder that is not this user's alone (made by someone else, or opened up) is not used."""
+    short = Path(tempfile.mkdtemp(prefix="fd-", dir="/tmp"))  # a socket path must stay short
+    monkeypatch.setattr(tempfile, "tempdir", str(short))
+    shared = short / dbt_launcher.SERVER_SOCKET_FOLDER.format(uid=os.getuid())
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    monkeypatch.setattr(settings, "dbt_server_idle_seconds", lambda: 60)
+    _, dbt = copy_of_project(tmp_path)
+    context = dg.build_init_resource_context()
+    dbt.setup_for_execution(context)
+    try:
+        assert dbt._server is None and dbt._warm is not None and dbt._warm.poll() is None
+        assert list(shared.iterdir()) == []
+    finally:
+        dbt.teardown_after_execution(context)
+        shutil.rmtree(short)

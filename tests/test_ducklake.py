@@ -15,6 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from flightdeck import lake, settings
+from internals import dbt_launcher
 from tests.lake_fixtures import PASSWORD, lake_query
 from tests.postgres import requires_postgres
 from tests.runs import load_reference, run_job
@@ -155,6 +156,8 @@ def test_the_pipeline_on_the_lake_holds_what_it_holds_on_the_file(on_lake, monke
     with dg.instance_for_test() as instance:
         run_the_days(instance, replay=(day, corrected))
         on_lake_content = {name: lake_query(sql) for name, sql in CONTENT.items()}
+        # The runs' dbt commands went to the host's dbt server (internals/dbt_launcher.py, serve_host).
+        assert dbt_launcher.server_pid(dbt_launcher.server_socket_path(str(settings.DBT_PROJECT_DIR)))
         everything = "".join(
             str(record.event_log_entry)
             for run in instance.get_runs()

@@ -492,6 +492,7 @@ def serve(path: str, listener_fd: int, parent: int) -> None:
             continue
     listener.close()
     _remove_socket(path)  # one command per process: later launchers exec dbt themselves
+    conn.settimeout(None)
     request, fds = _read_request(conn)
     if request is None:
         os._exit(0)  # asked nothing

@@ -42,6 +42,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import functools
 import gc
 import hashlib
 import importlib
@@ -570,17 +571,7 @@ def server_socket_path(project_dir: str) -> str | None:
     """Where the host's dbt server for `project_dir` and this code listens: in a folder only this user
     can open (None when the folder exists with another owner or wider access, or no short path fits).
     Named by this interpreter, the project, dbt's version and this file, so changed code gets its own."""
-    from importlib.metadata import version
-
-    key = "\0".join(
-        [
-            sys.executable,
-            os.path.realpath(project_dir),
-            version("dbt-core"),
-            str(os.stat(__file__).st_mtime_ns),
-        ]
-    )
-    name = hashlib.sha256(key.encode()).hexdigest()[:20] + ".sock"
+    name = _server_socket_name(os.path.realpath(project_dir))
     for parent in dict.fromkeys((tempfile.gettempdir(), "/tmp")):
         folder = os.path.join(parent, SERVER_SOCKET_FOLDER.format(uid=os.getuid()))
         path = os.path.join(folder, name)
@@ -597,6 +588,14 @@ def server_socket_path(project_dir: str) -> str | None:
             return None  # not this user's own: another user could put a server there
         return path
     return None
+
+
+@functools.cache  # asked at a run's start and again when its dbt resource sets up
+def _server_socket_name(project_dir: str) -> str:
+    from importlib.metadata import version
+
+    key = "\0".join([sys.executable, project_dir, version("dbt-core"), str(os.stat(__file__).st_mtime_ns)])
+    return hashlib.sha256(key.encode()).hexdigest()[:20] + ".sock"
 
 
 def server_pid(path: str) -> int | None:

@@ -641,7 +641,7 @@ def ensure_server(project_dir: str, idle_seconds: float) -> str | None:
 
 def serve_host(path: str, idle_seconds: float) -> None:
     """The host's dbt server: listens on `path`, imports and prepares dbt at idle priority, then forks a
-    child per command; exits after `idle_seconds` without one, or once `path` is no longer its socket."""
+    child per command; exits once no command has run for `idle_seconds`, or `path` is no longer its socket."""
     _leave_own_folder_off_sys_path()
     lock = open(path + ".lock", "a")  # noqa: SIM115 - held for the server's life
     try:
@@ -665,7 +665,16 @@ def serve_host(path: str, idle_seconds: float) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reaped by the kernel
     listener.settimeout(SERVER_POLL_SECONDS)
     last_command = time.monotonic()
-    while time.monotonic() - last_command < idle_seconds and _is_socket(path, own):
+    running: list[int] = []  # pidfds of the children still running a command: the server is not idle
+    while _is_socket(path, own):
+        if running:
+            for handle in select.select(running, [], [], 0)[0]:  # readable: that child has ended
+                os.close(handle)
+                running.remove(handle)
+            if not running:
+                last_command = time.monotonic()  # idle from the end of the last command
+        if not running and time.monotonic() - last_command >= idle_seconds:
+            break
         try:
             conn, _ = listener.accept()
         except TimeoutError:
@@ -688,14 +697,19 @@ def serve_host(path: str, idle_seconds: float) -> None:
                 if "cli" not in modules or not _single_threaded():
                     conn.sendall(b"{}\n")  # it cannot fork safely: the launcher runs dbt itself
                     continue
-                if os.fork() == 0:
+                child = os.fork()
+                if child == 0:
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                     listener.close()
                     lock.close()
+                    for handle in running:
+                        os.close(handle)
                     conn.settimeout(None)
                     _end_with(request.get("launcher"))
                     _run_command(conn, request, fds, modules)
                     os._exit(0)
+                with contextlib.suppress(OSError, AttributeError):  # gone already, or no pidfd here
+                    running.append(os.pidfd_open(child))
             except OSError:
                 continue  # the launcher went away: it ran nothing
             finally:
@@ -707,13 +721,19 @@ def serve_host(path: str, idle_seconds: float) -> None:
     os._exit(0)  # not the interpreter's exit: see serve
 
 
-def _single_threaded() -> bool:
+def _single_threaded(grace_seconds: float = 2.0) -> bool:
     """Whether this process has one thread, and so can fork: importing duckdb (dbt-duckdb does) starts a
-    worker thread for DuckDB's default connection, which dbt never uses; closing it ends that thread."""
+    worker thread for DuckDB's default connection, which dbt never uses; closing it ends that thread.
+    A thread just joined or closed can still be leaving the kernel on a busy machine: it is given a moment."""
     duckdb = sys.modules.get("duckdb")
     if duckdb is not None and len(os.listdir("/proc/self/task")) > 1:
         duckdb.default_connection().close()
-    return len(os.listdir("/proc/self/task")) == 1
+    deadline = time.monotonic() + grace_seconds
+    while len(os.listdir("/proc/self/task")) > 1:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _is_socket(path: str, inode: int) -> bool:

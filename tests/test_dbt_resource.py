@@ -592,6 +592,19 @@ def server_forks(server: int) -> set[int]:
     return forks
 
 
+def fork_running(server: int, command: subprocess.Popen) -> set[int]:
+    """The server's fork running `command`, which waits in it; a clear failure if the command ended or its
+    launcher ran dbt itself (the server did not fork)."""
+
+    def found() -> set[int]:
+        assert command.poll() is None, ("the command ended", command.communicate())
+        with contextlib.suppress(FileNotFoundError):
+            assert b"--cold" not in Path(f"/proc/{command.pid}/cmdline").read_bytes(), "ran dbt itself"
+        return server_forks(server)
+
+    return wait_until(found, 120, 0.1, what="the server's fork running the command")
+
+
 @pytest.fixture
 def host_server(tmp_path, monkeypatch):
     """A resource set up as a run on the lake sets it up: it found (here: started) the host's dbt server
@@ -678,7 +691,7 @@ def test_a_command_of_the_host_s_dbt_server_ends_with_its_launcher(host_server, 
 
     with dbt_launcher.gate(held_elsewhere) as gate_env:
         command = launcher(project, path, ["run", "--select", "stg_flights"], gate_env)
-        child = wait_until(lambda: server_forks(server), 30, 0.1)  # the fork running dbt, waiting at the gate
+        child = fork_running(server, command)  # waiting at the gate
         time.sleep(1)
         assert command.poll() is None and all(not process_is_gone(pid) for pid in child)
         command.kill()
@@ -688,16 +701,37 @@ def test_a_command_of_the_host_s_dbt_server_ends_with_its_launcher(host_server, 
     assert dbt_launcher._answers(path)
 
 
-def test_the_host_s_dbt_server_is_started_once_and_ends_after_its_idle_time(tmp_path):
+def test_the_host_s_dbt_server_is_started_once_is_not_idle_while_a_command_runs_and_ends_after_its_idle_time(
+    tmp_path, monkeypatch
+):
+    """Idle means no command running: one held longer than the idle time keeps the server serving."""
+    monkeypatch.setenv(settings.DUCKDB_PATH, str(tmp_path / "warehouse.duckdb"))
+    warehouse_with_raw_tables()
     project, _ = copy_of_project(tmp_path)
-    path = dbt_launcher.ensure_server(str(project), 2)
+    idle = 2
+    path = dbt_launcher.ensure_server(str(project), idle)
     assert path and os.stat(Path(path).parent).st_mode & 0o777 == 0o700  # this user's folder only
     server = wait_until(lambda: dbt_launcher._answers(path) and dbt_launcher.server_pid(path), 30, 0.1)
-    assert dbt_launcher.ensure_server(str(project), 2) == path  # found, not started again
-    wait_until(lambda: process_is_gone(server), 30, 0.1)  # two idle seconds, and the import before
+    assert dbt_launcher.ensure_server(str(project), idle) == path  # found, not started again
+    release = threading.Event()
+
+    @contextlib.contextmanager
+    def held_elsewhere():
+        release.wait(60)
+        yield
+
+    with dbt_launcher.gate(held_elsewhere) as gate_env:
+        command = launcher(project, path, ["run", "--select", "stg_flights"], gate_env)
+        fork_running(server, command)  # waiting at the gate
+        time.sleep(idle + 2 * dbt_launcher.SERVER_POLL_SECONDS)
+        assert dbt_launcher.server_pid(path) == server and dbt_launcher._answers(path)
+        release.set()
+        out, err = command.communicate(timeout=120)
+        assert command.returncode == 0, (out[-2000:], err)
+    wait_until(lambda: process_is_gone(server), 30, 0.1)  # its idle seconds after the command's end
     assert not Path(path).exists()
-    # Once seen still held just after the server was gone (cause not found): its lock is let go soon.
-    wait_until(lambda: dbt_launcher.server_pid(path) is None, 5, 0.1)
+    # A zombie is gone to process_is_gone; its lock is let go once its last thread has exited too.
+    wait_until(lambda: dbt_launcher.server_pid(path) is None, 10, 0.1)
 
 
 def test_without_a_private_folder_for_the_server_a_run_starts_its_own_warm_dbt(tmp_path, monkeypatch):

@@ -605,6 +605,23 @@ def fork_running(server: int, command: subprocess.Popen) -> set[int]:
     return wait_until(found, 120, 0.1, what="the server's fork running the command")
 
 
+@contextlib.contextmanager
+def run_held_at_the_gate(project: Path, path: str, server: int):
+    """`dbt run` handed to the server, its fork held at the publish gate until `release` is set: yields
+    the launcher, the fork and `release`."""
+    warehouse_with_raw_tables()
+    release = threading.Event()
+
+    @contextlib.contextmanager
+    def held_elsewhere():
+        release.wait(60)
+        yield
+
+    with dbt_launcher.gate(held_elsewhere) as gate_env:
+        command = launcher(project, path, ["run", "--select", "stg_flights"], gate_env)
+        yield command, fork_running(server, command), release
+
+
 @pytest.fixture
 def host_server(tmp_path, monkeypatch):
     """A resource set up as a run on the lake sets it up: it found (here: started) the host's dbt server
@@ -641,19 +658,21 @@ def test_on_the_lake_each_dbt_command_runs_in_a_fork_of_the_host_s_dbt_server(ho
     """Commands at once, each in its own fork (its environment, its exit code); the server serves on."""
     project, dbt, path, server = host_server
     marker = "select '{{ env_var(\"FLIGHTDECK_TEST_MARK\") }}' as mark"
-    commands = {  # each on a warehouse of its own: one DuckDB file has one writer process
+    # Each on a warehouse of its own (one DuckDB file has one writer process) and, as each run's dbt,
+    # a target folder of its own: commands at once in one folder would write one manifest at once.
+    commands = {
         mark: launcher(
-            project, path, ["compile", "--inline", marker],
+            project, path, ["compile", "--target-path", str(tmp_path / mark), "--inline", marker],
             {"FLIGHTDECK_TEST_MARK": mark, settings.DUCKDB_PATH: str(tmp_path / f"{mark}.duckdb")},
         )
         for mark in ("first-command", "second-command")
     }  # fmt: skip
+    bad = ["compile", "--inline", "select {{ no_such_macro() }}", "--target-path"]
     failing = launcher(
-        project, path, ["compile", "--inline", "select {{ no_such_macro() }}"],
-        {settings.DUCKDB_PATH: str(tmp_path / "failing.duckdb")},
+        project, path, [*bad, str(tmp_path / "failing")], {settings.DUCKDB_PATH: str(tmp_path / "failing.duckdb")}
     )  # fmt: skip
     cold = subprocess.run(
-        [sys.executable, dbt_launcher.__file__, "--cold", "compile", "--inline", "select {{ no_such_macro() }}"],
+        [sys.executable, dbt_launcher.__file__, "--cold", *bad, str(tmp_path / "cold")],
         cwd=project, env={**os.environ, **settings.dbt_env()}, capture_output=True,
     )  # fmt: skip
     pids = {}
@@ -681,17 +700,7 @@ def test_a_command_of_the_host_s_dbt_server_ends_with_its_launcher(host_server, 
     """A run stopped with its process group takes its launcher with it: the server's child running the
     command (not in that group) ends too, rather than going on writing for a run that is gone."""
     project, _, path, server = host_server
-    warehouse_with_raw_tables()
-    release = threading.Event()
-
-    @contextlib.contextmanager
-    def held_elsewhere():
-        release.wait(60)
-        yield
-
-    with dbt_launcher.gate(held_elsewhere) as gate_env:
-        command = launcher(project, path, ["run", "--select", "stg_flights"], gate_env)
-        child = fork_running(server, command)  # waiting at the gate
+    with run_held_at_the_gate(project, path, server) as (command, child, release):
         time.sleep(1)
         assert command.poll() is None and all(not process_is_gone(pid) for pid in child)
         command.kill()
@@ -706,23 +715,13 @@ def test_the_host_s_dbt_server_is_started_once_is_not_idle_while_a_command_runs_
 ):
     """Idle means no command running: one held longer than the idle time keeps the server serving."""
     monkeypatch.setenv(settings.DUCKDB_PATH, str(tmp_path / "warehouse.duckdb"))
-    warehouse_with_raw_tables()
     project, _ = copy_of_project(tmp_path)
     idle = 2
     path = dbt_launcher.ensure_server(str(project), idle)
     assert path and os.stat(Path(path).parent).st_mode & 0o777 == 0o700  # this user's folder only
     server = wait_until(lambda: dbt_launcher._answers(path) and dbt_launcher.server_pid(path), 30, 0.1)
     assert dbt_launcher.ensure_server(str(project), idle) == path  # found, not started again
-    release = threading.Event()
-
-    @contextlib.contextmanager
-    def held_elsewhere():
-        release.wait(60)
-        yield
-
-    with dbt_launcher.gate(held_elsewhere) as gate_env:
-        command = launcher(project, path, ["run", "--select", "stg_flights"], gate_env)
-        fork_running(server, command)  # waiting at the gate
+    with run_held_at_the_gate(project, path, server) as (command, _, release):
         time.sleep(idle + 2 * dbt_launcher.SERVER_POLL_SECONDS)
         assert dbt_launcher.server_pid(path) == server and dbt_launcher._answers(path)
         release.set()

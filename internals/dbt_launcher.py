@@ -666,6 +666,7 @@ def serve_host(path: str, idle_seconds: float) -> None:
     listener.settimeout(SERVER_POLL_SECONDS)
     last_command = time.monotonic()
     running: list[int] = []  # pidfds of the children still running a command: the server is not idle
+    grace_seconds = 2.0
     while _is_socket(path, own):
         if running:
             for handle in select.select(running, [], [], 0)[0]:  # readable: that child has ended
@@ -694,7 +695,9 @@ def serve_host(path: str, idle_seconds: float) -> None:
                     conn.sendall(b"{}\n")  # the launcher runs dbt itself (see serve)
                     continue
                 importer.join()
-                if "cli" not in modules or not _single_threaded():
+                can_fork = "cli" in modules and _single_threaded(grace_seconds)
+                grace_seconds = 0.0  # only the import thread, just joined, can still be leaving
+                if not can_fork:
                     conn.sendall(b"{}\n")  # it cannot fork safely: the launcher runs dbt itself
                     continue
                 child = os.fork()
@@ -721,10 +724,12 @@ def serve_host(path: str, idle_seconds: float) -> None:
     os._exit(0)  # not the interpreter's exit: see serve
 
 
-def _single_threaded(grace_seconds: float = 2.0) -> bool:
+def _single_threaded(grace_seconds: float) -> bool:
     """Whether this process has one thread, and so can fork: importing duckdb (dbt-duckdb does) starts a
     worker thread for DuckDB's default connection, which dbt never uses; closing it ends that thread.
-    A thread just joined or closed can still be leaving the kernel on a busy machine: it is given a moment."""
+    A thread just joined or closed can still be leaving the kernel on a busy machine: it is given
+    `grace_seconds`, which the server gives at its first command only, so that a thread that stays does
+    not cost every command the wait."""
     duckdb = sys.modules.get("duckdb")
     if duckdb is not None and len(os.listdir("/proc/self/task")) > 1:
         duckdb.default_connection().close()
